@@ -1,0 +1,45 @@
+# Two entry points (see README): `make demo` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   := .demo-data
+RK     := $(BIN)/ragkeep --data-dir $(DEMO)
+
+.PHONY: demo test lint typecheck unit slow bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+## Index the bundled sample documents, then search and ask them.
+demo: $(STAMP)
+	rm -rf $(DEMO)
+	$(RK) add examples/docs
+	$(RK) search "how often should tomatoes be watered" -k 3
+	$(RK) ask "How long does the UPS keep the server running during a power cut?"
+
+## Lint, type-check and run the whole default test suite.
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+## Long stress / soak / full-size runs.
+slow: $(STAMP)
+	$(BIN)/pytest -m slow
+
+## Benchmarks: print figures and write JSON to benchmarks/results/.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from ragkeep.cli.app import main
+
+main()

@@ -1,0 +1,459 @@
+"""Streaming chat clients for Ollama and OpenAI-compatible servers.
+
+httpx is imported lazily (inside the clients) so that importing this module, and therefore
+``ragkeep.answer``, stays cheap for CLI commands that never talk to an LLM.
+
+Retry policy: connect errors, timeouts, dropped connections and HTTP 429/5xx are retried with
+exponential backoff, but only until the first text delta has been yielded. After that a retry
+would repeat output the caller has already shown, so any failure becomes an ``LLMError``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    import httpx
+
+log = logging.getLogger(__name__)
+
+PROVIDERS = ("ollama", "openai")
+
+# A server asking us to wait longer than this (Retry-After) is effectively down for a CLI user.
+_MAX_RETRY_AFTER_S = 10.0
+_ERROR_BODY_LIMIT = 300
+
+
+class LLMError(Exception):
+    """The LLM could not produce (the rest of) an answer. ``reason`` is meant for end users.
+
+    ``partial`` is True when some text had already been yielded before the failure.
+    """
+
+    def __init__(self, reason: str, *, partial: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.partial = partial
+
+
+class _Transient(Exception):
+    """Internal: a failure worth retrying if no output has been yielded yet."""
+
+    def __init__(self, reason: str, retry_after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+class LLMClient(Protocol):
+    model: str
+
+    def stream_chat(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+        """Yield text deltas of the assistant's reply; raise LLMError on failure."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def redact_url(url: str) -> str:
+    """Drop user:password@ from a URL so it can appear in messages and logs."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+class _StreamingChatClient:
+    """Shared transport, timeout and retry logic; subclasses define the wire format."""
+
+    provider = ""
+    _accept = "*/*"
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 60.0,
+        connect_timeout_s: float = 3.0,
+        max_retries: int = 2,
+        backoff_s: float = 0.5,
+        temperature: float = 0.1,
+    ) -> None:
+        import httpx
+
+        _check_base_url(base_url)
+        if timeout_s <= 0 or connect_timeout_s <= 0:
+            raise ValueError("timeouts must be positive")
+        if max_retries < 0 or backoff_s < 0:
+            raise ValueError("max_retries and backoff_s must not be negative")
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.url = self._endpoint(self.base_url)
+        self._shown_url = redact_url(self.url)
+        self._timeout_s = timeout_s
+        self._connect_timeout_s = connect_timeout_s
+        self._max_retries = max_retries
+        self._backoff_s = backoff_s
+        self._temperature = temperature
+        headers = {"Accept": self._accept, "User-Agent": "ragkeep"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        # One client per LLMClient so consecutive questions reuse the TCP connection.
+        # The read timeout applies per chunk, so a long answer that keeps streaming is fine.
+        self._http = httpx.Client(
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+        )
+
+    def __repr__(self) -> str:  # never include headers: they carry the api key
+        return f"{type(self).__name__}(url={self._shown_url!r}, model={self.model!r})"
+
+    def __enter__(self) -> _StreamingChatClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- subclass hooks -------------------------------------------------------------------
+
+    def _endpoint(self, base_url: str) -> str:
+        raise NotImplementedError
+
+    def _payload(self, messages: Sequence[ChatMessage]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _parse(self, response: httpx.Response) -> Iterator[str]:
+        raise NotImplementedError
+
+    # -- streaming with retries ------------------------------------------------------------
+
+    def stream_chat(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+        payload = self._payload(messages)
+        attempt = 0
+        while True:
+            yielded = False
+            attempt_stream = self._attempt(payload)
+            try:
+                for delta in attempt_stream:
+                    yielded = True
+                    yield delta
+                return
+            except LLMError as exc:
+                if yielded and not exc.partial:
+                    raise LLMError(exc.reason, partial=True) from exc
+                raise
+            except _Transient as exc:
+                if yielded:
+                    raise LLMError(exc.reason, partial=True) from exc
+                if attempt >= self._max_retries:
+                    raise LLMError(exc.reason) from exc
+                delay = self._backoff_s * 2**attempt
+                delay += random.uniform(0, delay * 0.25)  # jitter: don't retry in lockstep
+                if exc.retry_after_s is not None:
+                    delay = max(delay, min(exc.retry_after_s, _MAX_RETRY_AFTER_S))
+                attempt += 1
+                log.info(
+                    "LLM request failed (%s); retry %d/%d in %.2f s",
+                    exc.reason,
+                    attempt,
+                    self._max_retries,
+                    delay,
+                )
+                time.sleep(delay)
+            finally:
+                # Closes the HTTP response now if our consumer stopped early.
+                attempt_stream.close()
+
+    def _attempt(self, payload: dict[str, Any]) -> Generator[str, None, None]:
+        """One HTTP request; transport failures are mapped to _Transient or LLMError."""
+        import httpx
+
+        try:
+            with self._http.stream("POST", self.url, json=payload) as response:
+                if response.status_code >= 400:
+                    raise self._status_error(response)
+                yield from self._parse(response)
+        except httpx.ConnectTimeout as exc:
+            raise _Transient(
+                f"connecting to {self._shown_url} timed out after {self._connect_timeout_s:g} s"
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise _Transient(
+                f"timed out after {self._timeout_s:g} s waiting for {self._shown_url}"
+            ) from exc
+        except httpx.ConnectError as exc:
+            if "refused" in str(exc).lower():
+                raise _Transient(f"connection refused at {self._shown_url}") from exc
+            raise _Transient(f"cannot connect to {self._shown_url}: {exc}") from exc
+        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise _Transient(f"connection to {self._shown_url} was closed unexpectedly") from exc
+        except httpx.HTTPError as exc:  # proxy errors, unsupported protocol, ...
+            raise LLMError(f"request to {self._shown_url} failed: {exc}") from exc
+
+    def _status_error(self, response: httpx.Response) -> Exception:
+        response.read()
+        reason = f"HTTP {response.status_code} from {self._shown_url}"
+        detail = _error_detail(response.text)
+        if detail:
+            reason += f": {detail}"
+        if response.status_code == 429 or response.status_code >= 500:
+            return _Transient(reason, _retry_after(response.headers.get("Retry-After")))
+        return LLMError(reason)
+
+    def _incomplete(self) -> _Transient:
+        return _Transient(f"response from {self._shown_url} ended before the answer was complete")
+
+    def _decode(self, text: str) -> dict[str, Any]:
+        try:
+            obj = json.loads(text)
+        except ValueError as exc:
+            raise LLMError(f"malformed response from {self._shown_url}: {text[:80]!r}") from exc
+        if not isinstance(obj, dict):
+            raise LLMError(f"unexpected response from {self._shown_url}: {text[:80]!r}")
+        return obj
+
+    def _raise_if_error(self, obj: dict[str, Any]) -> None:
+        error = obj.get("error")
+        if error:
+            # Errors reported inside a 200 response ("model not found", ...) won't fix themselves.
+            raise LLMError(f"{self._shown_url} reported an error: {_error_message(error)}")
+
+
+class OllamaClient(_StreamingChatClient):
+    """Ollama's native chat API: POST /api/chat, NDJSON stream ending with {"done": true}."""
+
+    provider = "ollama"
+    _accept = "application/x-ndjson"
+
+    def _endpoint(self, base_url: str) -> str:
+        if base_url.endswith("/api"):
+            base_url = base_url[: -len("/api")]
+        return f"{base_url}/api/chat"
+
+    def _payload(self, messages: Sequence[ChatMessage]) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "stream": True,
+            "options": {"temperature": self._temperature},
+        }
+
+    def _parse(self, response: httpx.Response) -> Iterator[str]:
+        lines = response.iter_lines()
+        for line in lines:
+            if not line.strip():
+                continue
+            obj = self._decode(line)
+            self._raise_if_error(obj)
+            message = obj.get("message")
+            if isinstance(message, dict):
+                content = message.get("content")
+                if isinstance(content, str) and content:
+                    yield content
+            if obj.get("done"):
+                _drain(lines)
+                return
+        raise self._incomplete()
+
+
+class OpenAIClient(_StreamingChatClient):
+    """OpenAI-compatible chat completions (OpenAI, llama.cpp, vLLM, LM Studio, ...) over SSE."""
+
+    provider = "openai"
+    _accept = "text/event-stream"
+
+    def _endpoint(self, base_url: str) -> str:
+        # Accept both "http://host:8000" and "http://host:8000/v1" as the configured base URL.
+        if base_url.endswith("/v1"):
+            return f"{base_url}/chat/completions"
+        return f"{base_url}/v1/chat/completions"
+
+    def _payload(self, messages: Sequence[ChatMessage]) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "stream": True,
+            "temperature": self._temperature,
+        }
+
+    def _parse(self, response: httpx.Response) -> Iterator[str]:
+        content_type = response.headers.get("Content-Type", "")
+        if content_type.startswith("application/json"):
+            # Some compatible servers ignore "stream": true and send one JSON document.
+            yield from self._parse_whole(response)
+            return
+        finished = False
+        lines = response.iter_lines()
+        for data in _sse_data(lines):
+            if data.strip() == "[DONE]":
+                _drain(lines)
+                return
+            obj = self._decode(data)
+            self._raise_if_error(obj)
+            choice = _first_choice(obj)
+            if choice is None:
+                continue  # e.g. a trailing usage-only chunk
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                content = delta.get("content")
+                if isinstance(content, str) and content:
+                    yield content
+            if choice.get("finish_reason"):
+                finished = True
+        # Tolerate servers that end after finish_reason without sending [DONE].
+        if not finished:
+            raise self._incomplete()
+
+    def _parse_whole(self, response: httpx.Response) -> Iterator[str]:
+        response.read()
+        obj = self._decode(response.text)
+        self._raise_if_error(obj)
+        choice = _first_choice(obj)
+        message = choice.get("message") if choice else None
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, str):
+            raise LLMError(f"unexpected response from {self._shown_url}: no message content")
+        if content:
+            yield content
+
+
+def make_client(
+    provider: str,
+    base_url: str,
+    model: str,
+    *,
+    api_key: str | None = None,
+    timeout_s: float = 60.0,
+    connect_timeout_s: float = 3.0,
+    max_retries: int = 2,
+    backoff_s: float = 0.5,
+    temperature: float = 0.1,
+) -> LLMClient:
+    """Build a client for ``provider`` ("ollama" or "openai"). Raises ValueError on bad config."""
+    kind = provider.strip().lower()
+    cls: type[_StreamingChatClient]
+    if kind == "ollama":
+        cls = OllamaClient
+    elif kind == "openai":
+        cls = OpenAIClient
+    else:
+        raise ValueError(
+            f"unknown LLM provider {provider!r}; expected one of {', '.join(PROVIDERS)}"
+        )
+    if not model.strip():
+        raise ValueError("an LLM model name is required")
+    return cls(
+        base_url,
+        model,
+        api_key=api_key,
+        timeout_s=timeout_s,
+        connect_timeout_s=connect_timeout_s,
+        max_retries=max_retries,
+        backoff_s=backoff_s,
+        temperature=temperature,
+    )
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _check_base_url(base_url: str) -> None:
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"LLM base URL must look like http://host:port, got {redact_url(base_url)!r}"
+        )
+
+
+def _drain(lines: Iterator[str]) -> None:
+    """Read the rest of a finished response (normally just the final empty chunk).
+
+    An unread body makes httpx discard the connection instead of reusing it. Errors here are
+    ignored: the answer is already complete.
+    """
+    import httpx
+
+    try:
+        for _ in lines:
+            pass
+    except httpx.HTTPError:
+        log.debug("ignoring error after the end of the LLM response", exc_info=True)
+
+
+def _sse_data(lines: Iterable[str]) -> Iterator[str]:
+    """Yield the data payload of each server-sent event (multi-line data joined by newlines)."""
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+            continue
+        if line.startswith(":"):
+            continue  # comment / keep-alive
+        field, _, value = line.partition(":")
+        if field == "data":
+            data.append(value[1:] if value.startswith(" ") else value)
+    if data:
+        yield "\n".join(data)
+
+
+def _first_choice(obj: dict[str, Any]) -> dict[str, Any] | None:
+    choices = obj.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        choice: dict[str, Any] = choices[0]
+        return choice
+    return None
+
+
+def _error_message(error: object) -> str:
+    # Ollama: {"error": "text"}; OpenAI: {"error": {"message": "text", ...}}.
+    if isinstance(error, dict):
+        message = error.get("message")
+        if isinstance(message, str) and message:
+            return message
+    return str(error)[:_ERROR_BODY_LIMIT]
+
+
+def _error_detail(body: str) -> str:
+    body = body.strip()
+    if not body:
+        return ""
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return " ".join(body.split())[:_ERROR_BODY_LIMIT]
+    if isinstance(obj, dict) and obj.get("error"):
+        return _error_message(obj["error"])
+    return " ".join(body.split())[:_ERROR_BODY_LIMIT]
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # HTTP-date form: not worth parsing for a local tool
+    return seconds if seconds >= 0 else None

@@ -1,0 +1,362 @@
+"""The `ragkeep` command: a thin typer layer over `ragkeep.Keep`.
+
+Exit codes: 0 success; 1 some files failed (the rest were indexed) or a check failed;
+2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from ragkeep.cli import output
+from ragkeep.models import SearchMode
+
+if TYPE_CHECKING:
+    from ragkeep.keep import Keep
+
+app = typer.Typer(
+    name="ragkeep",
+    help="Keep a hybrid (BM25 + vector) index of your folders in sync and ask it questions, "
+    "fully offline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+flags_app = typer.Typer(help="List and switch feature flags (persisted in the data dir).")
+config_app = typer.Typer(help="Inspect the effective settings.")
+app.add_typer(flags_app, name="flags")
+app.add_typer(config_app, name="config")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+class _State:
+    data_dir: Path | None = None
+    config_file: Path | None = None
+    overrides: dict[str, Any] = {}  # noqa: RUF012 - one instance per process
+    quiet: bool = False
+
+
+state = _State()
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    output.error(message)
+    raise typer.Exit(code)
+
+
+def _parse_set(items: list[str]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            _fail(f"--set expects KEY=VALUE (e.g. llm.provider=ollama), got {item!r}")
+        parsed[key.strip()] = value
+    return parsed
+
+
+def open_keep(data_dir: Path | None = None) -> Keep:
+    """Open the index, turning configuration problems into exit code 2 with a clear message."""
+    from ragkeep.config.settings import ConfigError
+    from ragkeep.keep import Keep
+    from ragkeep.store.sqlite import StoreError
+
+    try:
+        return Keep(
+            data_dir or state.data_dir,
+            config_file=state.config_file,
+            overrides=state.overrides,
+        )
+    except (ConfigError, StoreError) as exc:
+        _fail(str(exc))
+
+
+def _version(value: bool) -> None:
+    if value:
+        from ragkeep import __version__
+
+        typer.echo(f"ragkeep {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Where the index lives. Default: $RAGKEEP_HOME, else the per-user data dir.",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Settings file (TOML). Default: DATA_DIR/config.toml."),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            "-s",
+            help="Override a setting for this run, e.g. --set llm.provider=ollama (repeatable).",
+        ),
+    ] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summaries.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    state.data_dir = data_dir
+    state.config_file = config
+    state.overrides = _parse_set(set_ or [])
+    state.quiet = quiet
+    level = logging.WARNING - 10 * verbose if not quiet else logging.ERROR
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+
+
+# -- indexing ------------------------------------------------------------------------------
+
+
+@app.command()
+def add(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to index (recursive).")],
+    json_: JsonOpt = False,
+) -> None:
+    """Register files or folders as sources and index them."""
+    missing = [str(p) for p in paths if not p.exists() and not p.is_symlink()]
+    if missing:
+        _fail(f"no such file or folder: {', '.join(missing)}")
+    with open_keep() as keep, output.progress(enabled=not state.quiet) as progress:
+        report = keep.add(paths, progress)
+    _finish_report(report, json_)
+
+
+@app.command()
+def sync(json_: JsonOpt = False) -> None:
+    """Re-scan all sources: index new and changed files, remove deleted ones."""
+    with open_keep() as keep, output.progress(enabled=not state.quiet) as progress:
+        report = keep.sync(progress)
+    _finish_report(report, json_)
+
+
+@app.command()
+def remove(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to drop from the index.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Remove files or folders from the index and stop syncing them."""
+    with open_keep() as keep:
+        report = keep.remove(paths)
+    _finish_report(report, json_)
+
+
+def _finish_report(report: Any, json_: bool) -> None:
+    if json_:
+        output.print_json(report.to_dict())
+    elif not state.quiet:
+        output.report_summary(report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int | None, typer.Option("-k", min=1, max=1000, help="Number of results.")] = None,
+    mode: Annotated[
+        SearchMode | None, typer.Option("--mode", help="hybrid (default), bm25 or dense.")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Search the index and print the best passages."""
+    with open_keep() as keep:
+        hits = keep.search(query, k, mode)
+    if json_:
+        output.print_json([h.to_dict() for h in hits])
+    else:
+        output.search_results(hits)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question about your documents.")],
+    k: Annotated[int | None, typer.Option("-k", min=1, max=50, help="Passages to use.")] = None,
+    json_: JsonOpt = False,
+    no_stream: Annotated[
+        bool, typer.Option("--no-stream", help="Print the answer when complete.")
+    ] = False,
+) -> None:
+    """Answer a question from your documents, with citations.
+
+    Uses the LLM configured in `llm.*` settings; without one (or when it is down) the answer
+    is the most relevant passages, and a line says so.
+    """
+    with open_keep() as keep:
+        stream = not (json_ or no_stream) and keep.flag("answer_streaming")
+        answer = keep.ask(question, k, on_token=output.stream_token if stream else None)
+    if json_:
+        output.print_json(answer.to_dict())
+    else:
+        output.answer(answer, streamed=stream)
+
+
+@app.command("list")
+def list_(json_: JsonOpt = False) -> None:
+    """List indexed documents."""
+    with open_keep() as keep:
+        docs = keep.documents()
+    if json_:
+        output.print_json([_asdict(d) for d in docs])
+    else:
+        output.documents(docs)
+
+
+@app.command()
+def status(json_: JsonOpt = False) -> None:
+    """Show what is indexed: documents, chunks, sources, model, generation, size."""
+    with open_keep() as keep:
+        st = keep.status()
+    if json_:
+        output.print_json(st.to_dict())
+    else:
+        output.status(st)
+
+
+@app.command("eval")
+def eval_(
+    dataset_dir: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DIR", help="A BEIR-layout folder: corpus.jsonl, queries.jsonl, qrels/."
+        ),
+    ],
+    split: Annotated[str, typer.Option("--split", help="Which qrels/SPLIT.tsv to use.")] = "test",
+    modes: Annotated[
+        list[SearchMode] | None,
+        typer.Option("--mode", help="Modes to evaluate (repeatable). Default: all three."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Index here and keep it (re-runs reuse it). Default: a temporary folder.",
+        ),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Measure retrieval quality (nDCG@10, Recall@100, MRR@10) and speed on a BEIR dataset."""
+    import tempfile
+
+    from ragkeep.eval.beir import DatasetError, load_dataset
+    from ragkeep.eval.runner import run_eval
+
+    try:
+        dataset = load_dataset(dataset_dir, split)
+    except DatasetError as exc:
+        _fail(str(exc))
+    chosen = modes or [SearchMode.BM25, SearchMode.DENSE, SearchMode.HYBRID]
+    with tempfile.TemporaryDirectory(prefix="ragkeep-eval-") as tmp:
+        target = data_dir or state.data_dir or Path(tmp)
+        with open_keep(target) as keep, output.progress(enabled=not state.quiet) as progress:
+            result = run_eval(keep, dataset, chosen, progress)
+    if json_:
+        output.print_json(result.to_dict())
+    else:
+        output.eval_report(result)
+
+
+# -- flags and config ----------------------------------------------------------------------
+
+
+@flags_app.command("list")
+def flags_list(json_: JsonOpt = False) -> None:
+    """Every feature flag with its state, default, stage and where the state comes from."""
+    with open_keep() as keep:
+        flags = keep.flags()
+    if json_:
+        output.print_json([_asdict(f) for f in flags])
+    else:
+        output.flags(flags)
+
+
+def _set_flag(name: str, enabled: bool | None) -> None:
+    from ragkeep.config.flags import FlagError
+
+    with open_keep() as keep:
+        try:
+            st = keep.set_flag(name, enabled)
+        except FlagError as exc:
+            _fail(str(exc))
+    word = "enabled" if st.enabled else "disabled"
+    note = " (overridden by settings)" if st.source == "settings" else ""
+    output.info(f"{name} is {word}{note}")
+
+
+@flags_app.command("enable")
+def flags_enable(name: Annotated[str, typer.Argument(help="Flag name.")]) -> None:
+    """Switch a flag on for this data dir."""
+    _set_flag(name, True)
+
+
+@flags_app.command("disable")
+def flags_disable(name: Annotated[str, typer.Argument(help="Flag name.")]) -> None:
+    """Switch a flag off for this data dir."""
+    _set_flag(name, False)
+
+
+@flags_app.command("reset")
+def flags_reset(name: Annotated[str, typer.Argument(help="Flag name.")]) -> None:
+    """Forget the persisted value: the flag's default applies again."""
+    _set_flag(name, None)
+
+
+@config_app.command("show")
+def config_show(json_: JsonOpt = False) -> None:
+    """Print the effective settings and where each value came from."""
+    from ragkeep.config.settings import ConfigError, iter_settings, load_settings
+
+    try:
+        loaded = load_settings(state.data_dir, state.config_file, state.overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
+    rows = [
+        (key, value, loaded.sources.get(key, "default"))
+        for key, value in iter_settings(loaded.settings)
+    ]
+    if json_:
+        output.print_json(
+            {
+                "data_dir": str(loaded.data_dir),
+                "config_file": str(loaded.config_file) if loaded.config_file else None,
+                "settings": {k: {"value": _jsonable(v), "source": s} for k, v, s in rows},
+            }
+        )
+    else:
+        output.config(loaded.data_dir, loaded.config_file, rows)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _asdict(obj: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {k: _jsonable(v) for k, v in asdict(obj).items()}
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        output.error("interrupted; everything committed so far is kept")
+        sys.exit(130)

@@ -1,0 +1,189 @@
+"""Everything the CLI prints: rich tables on a terminal, plain JSON for scripts.
+
+Results go to stdout; progress, notices and errors go to stderr so pipes stay clean.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ragkeep.models import Answer, DocumentInfo, FileOutcome, IndexReport, SearchHit, StoreStatus
+
+if TYPE_CHECKING:
+    from ragkeep.eval.runner import EvalReport
+    from ragkeep.ingest.pipeline import ProgressFn
+    from ragkeep.keep import FlagState
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def error(message: str) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}")
+
+
+def info(message: str) -> None:
+    err.print(escape(message))
+
+
+@contextmanager
+def progress(enabled: bool = True) -> Iterator[ProgressFn | None]:
+    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not (enabled and err.is_terminal):
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("indexing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("[dim]{task.description}"),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("", total=None)
+
+        def update(done: int, total: int, path: str) -> None:
+            bar.update(task, completed=done, total=total, description=escape(Path(path).name[:40]))
+
+        yield update
+
+
+def report_summary(report: IndexReport) -> None:
+    counts = report.to_dict()
+    parts = [f"{counts[o.value]} {o.value}" for o in FileOutcome if counts[o.value]]
+    err.print(
+        f"{', '.join(parts) or 'nothing to do'} in {report.seconds:.1f}s "
+        f"(generation {report.generation})"
+    )
+    skipped = Counter(
+        r.reason
+        for r in report.results
+        if r.outcome is FileOutcome.SKIPPED and r.reason and r.reason.startswith("unsupported")
+    )
+    for reason, n in skipped.items():
+        err.print(f"  [dim]skipped {n} file(s): {escape(reason)}[/]")
+    for r in report.results:
+        if r.outcome is FileOutcome.FAILED:
+            err.print(f"  [red]failed[/]  {escape(r.path)}: {escape(r.reason or '')}")
+        elif r.outcome is FileOutcome.SKIPPED and not (r.reason or "").startswith("unsupported"):
+            err.print(f"  [yellow]skipped[/] {escape(r.path)}: {escape(r.reason or '')}")
+        elif r.outcome is FileOutcome.REMOVED and r.reason:
+            err.print(f"  [dim]removed[/] {escape(r.path)}: {escape(r.reason)}")
+        for warning in r.warnings:
+            err.print(f"  [yellow]warning[/] {escape(r.path)}: {escape(warning)}")
+
+
+def _where(path: str, page: int | None) -> str:
+    return f"{path} (p. {page})" if page is not None else path
+
+
+def search_results(hits: Sequence[SearchHit]) -> None:
+    if not hits:
+        err.print("no results")
+        return
+    for h in hits:
+        out.print(f"[bold]{h.rank}.[/] [cyan]{escape(_where(h.path, h.page))}[/] [dim]{h.score:.4f}[/]")
+        out.print(f"   {escape(_excerpt(h.text))}")
+
+
+def _excerpt(text: str, limit: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def stream_token(token: str) -> None:
+    sys.stdout.write(token)
+    sys.stdout.flush()
+
+
+def answer(ans: Answer, streamed: bool) -> None:
+    if ans.notice:
+        err.print(f"[yellow]{escape(ans.notice)}[/]")
+    if ans.mode == "llm":
+        if streamed:
+            sys.stdout.write("\n")
+        else:
+            out.print(escape(ans.text))
+        if ans.citations:
+            out.print("\n[bold]Sources[/]")
+            for c in ans.citations:
+                out.print(f"  [{c.number}] {escape(c.label())}")
+    else:
+        out.print(escape(ans.text))
+
+
+def documents(docs: Sequence[DocumentInfo]) -> None:
+    table = Table("path", "title", "chunks", "bytes", box=None, header_style="bold")
+    for d in docs:
+        table.add_row(escape(d.path), escape(d.title[:60]), str(d.chunks), str(d.size))
+    out.print(table)
+    err.print(f"{len(docs)} document(s)")
+
+
+def status(st: StoreStatus) -> None:
+    table = Table(box=None, show_header=False)
+    for key, value in (
+        ("documents", st.documents),
+        ("chunks", st.chunks),
+        ("sources", "\n".join(st.sources) or "(none)"),
+        ("model", f"{st.model_id} ({st.dimension} dims)"),
+        ("generation", st.generation),
+        ("schema version", st.schema_version),
+        ("database", f"{st.database_path} ({st.database_bytes / 1e6:.1f} MB)"),
+    ):
+        table.add_row(f"[bold]{key}[/]", escape(str(value)))
+    out.print(table)
+
+
+def flags(states: Sequence[FlagState]) -> None:
+    table = Table("flag", "state", "default", "stage", "source", "description", box=None,
+                  header_style="bold")
+    for f in states:
+        table.add_row(
+            f.name, "on" if f.enabled else "off", "on" if f.default else "off",
+            f.stage.value, f.source, escape(f.description),
+        )
+    out.print(table)
+
+
+def config(data_dir: Path, config_file: Path | None, rows: Sequence[tuple[str, Any, str]]) -> None:
+    err.print(f"data dir: {data_dir}\nconfig file: {config_file or '(none)'}")
+    table = Table("setting", "value", "source", box=None, header_style="bold")
+    for key, value, source in rows:
+        table.add_row(key, escape(str(value)), source)
+    out.print(table)
+
+
+def eval_report(r: EvalReport) -> None:
+    err.print(
+        f"{r.dataset} [{r.split}]: {r.documents} documents, {r.chunks} chunks; "
+        + (
+            f"indexed {r.indexed_now} in {r.ingest_seconds:.1f}s ({r.ingest_docs_per_s} docs/s)"
+            if r.indexed_now
+            else "index reused"
+        )
+    )
+    table = Table("mode", "nDCG@10", "Recall@100", "MRR@10", "p50 ms", "p95 ms", box=None,
+                  header_style="bold")
+    for m in r.modes:
+        table.add_row(m.mode, f"{m.ndcg_at_10:.4f}", f"{m.recall_at_100:.4f}",
+                      f"{m.mrr_at_10:.4f}", f"{m.query_p50_ms:.1f}", f"{m.query_p95_ms:.1f}")
+    out.print(table)

@@ -1,0 +1,75 @@
+"""Feature flags: every flag is declared here with its default, stage and what it needs.
+
+A flag that is not declared cannot be set, and a flag whose requirements are off cannot be
+switched on: both stop start-up with a message that names the valid choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Stage(StrEnum):
+    ALPHA = "alpha"
+    BETA = "beta"
+    STABLE = "stable"
+
+
+@dataclass(frozen=True, slots=True)
+class FlagSpec:
+    name: str
+    default: bool
+    stage: Stage
+    description: str
+    requires: tuple[str, ...] = ()
+
+
+FLAGS: dict[str, FlagSpec] = {
+    spec.name: spec
+    for spec in (
+        FlagSpec(
+            "length_batching",
+            True,
+            Stage.STABLE,
+            "Group texts of similar token length into one embedding batch (less padding, "
+            "faster ingest). Vectors are identical either way.",
+        ),
+        FlagSpec(
+            "answer_streaming",
+            True,
+            Stage.STABLE,
+            "Print LLM answers token by token as they arrive instead of all at the end.",
+        ),
+        FlagSpec(
+            "collapse_documents",
+            False,
+            Stage.BETA,
+            "Return at most one passage (the best) per document in search results.",
+        ),
+    )
+}
+
+
+class FlagError(ValueError):
+    """An unknown flag name or an inconsistent combination of flags."""
+
+
+def unknown_flag_message(name: str) -> str:
+    return f"unknown feature flag {name!r}; valid flags: {', '.join(sorted(FLAGS))}"
+
+
+def check_flag_name(name: str) -> FlagSpec:
+    try:
+        return FLAGS[name]
+    except KeyError:
+        raise FlagError(unknown_flag_message(name)) from None
+
+
+def check_requirements(values: Mapping[str, bool]) -> None:
+    for name, enabled in values.items():
+        spec = check_flag_name(name)
+        missing = [req for req in spec.requires if not values.get(req, FLAGS[req].default)]
+        if enabled and missing:
+            raise FlagError(f"feature flag {name!r} needs {', '.join(missing)} enabled")

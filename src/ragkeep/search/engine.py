@@ -1,0 +1,107 @@
+"""The read path: BM25 and dense retrieval over one snapshot, fused into ranked hits."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ragkeep.config.settings import SearchSettings
+from ragkeep.embed.base import Embedder
+from ragkeep.models import SearchHit, SearchMode
+from ragkeep.search import dense, fusion
+from ragkeep.search.bm25 import match_query
+from ragkeep.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    import numpy as np
+    import numpy.typing as npt
+
+
+@dataclass(frozen=True, slots=True)
+class _Matrix:
+    generation: int
+    ids: npt.NDArray[np.int64]
+    vectors: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    query: str
+    k: int
+    mode: SearchMode
+    collapse: bool = False  # at most one chunk per document
+    candidates: int | None = None  # per retriever; default from settings
+
+
+class Searcher:
+    def __init__(
+        self, store: SqliteStore, embedder: Callable[[], Embedder], settings: SearchSettings
+    ) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._settings = settings
+        self._matrix: _Matrix | None = None
+        self._matrix_lock = threading.Lock()
+
+    def search(self, req: SearchRequest) -> list[SearchHit]:
+        n = max(req.candidates or self._settings.candidates, req.k)
+        # Embed before opening the snapshot: the read transaction should stay short.
+        qvec = self._embedder().embed([req.query])[0] if req.mode is not SearchMode.BM25 else None
+        with self._store.read() as c:
+            lists: list[list[tuple[int, float]]] = []
+            if req.mode is not SearchMode.DENSE:
+                match = match_query(req.query)
+                lists.append(self._store.bm25(c, match, n) if match else [])
+            if qvec is not None:
+                m = self._matrix_for(c)
+                lists.append(dense.top_n(m.ids, m.vectors, qvec, n))
+            ranked = self._fuse(lists) if len(lists) == 2 else lists[0]
+            return self._hits(c, ranked, req)
+
+    def _fuse(self, lists: list[list[tuple[int, float]]]) -> list[tuple[int, float]]:
+        if self._settings.fusion == "score":
+            return fusion.normalized_score(lists[0], lists[1], self._settings.dense_weight)
+        return fusion.reciprocal_rank(lists, self._settings.rrf_k)
+
+    def _hits(
+        self, c: sqlite3.Connection, ranked: list[tuple[int, float]], req: SearchRequest
+    ) -> list[SearchHit]:
+        window = ranked if req.collapse else ranked[: req.k]
+        rows = self._store.chunk_rows(c, [cid for cid, _ in window])
+        hits: list[SearchHit] = []
+        seen_docs: set[int] = set()
+        for cid, score in window:
+            row = rows.get(cid)
+            if row is None or (req.collapse and row.doc_id in seen_docs):
+                continue
+            seen_docs.add(row.doc_id)
+            hits.append(
+                SearchHit(
+                    rank=len(hits) + 1,
+                    score=round(score, 6),
+                    doc_id=row.doc_id,
+                    path=row.path,
+                    title=row.title,
+                    chunk_id=row.id,
+                    text=row.text,
+                    start=row.start,
+                    end=row.end,
+                    page=row.page,
+                )
+            )
+            if len(hits) == req.k:
+                break
+        return hits
+
+    def _matrix_for(self, c: sqlite3.Connection) -> _Matrix:
+        """The vectors of the snapshot `c` sees, reloaded only when the generation moved."""
+        gen = int(c.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+        with self._matrix_lock:
+            if self._matrix is None or self._matrix.generation != gen:
+                ids, vectors = self._store.load_vectors(c)
+                self._matrix = _Matrix(gen, ids, vectors)
+            return self._matrix

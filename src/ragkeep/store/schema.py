@@ -1,0 +1,76 @@
+"""The SQLite schema as forward-only migrations; `PRAGMA user_version` is the schema version."""
+
+from __future__ import annotations
+
+# Each entry upgrades the schema from version i to i + 1. Never edit a released entry:
+# append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE sources (
+        id       INTEGER PRIMARY KEY,
+        path     TEXT NOT NULL UNIQUE,
+        added_at REAL NOT NULL
+    );
+    CREATE TABLE documents (
+        id           INTEGER PRIMARY KEY,
+        path         TEXT NOT NULL UNIQUE,
+        source_id    INTEGER REFERENCES sources(id) ON DELETE SET NULL,
+        title        TEXT NOT NULL,
+        size         INTEGER NOT NULL,
+        mtime_ns     INTEGER NOT NULL,
+        inode        INTEGER NOT NULL,
+        content_hash TEXT NOT NULL,
+        chunk_count  INTEGER NOT NULL,
+        indexed_at   REAL NOT NULL
+    );
+    CREATE INDEX documents_hash ON documents(content_hash);
+    CREATE TABLE chunks (
+        id        INTEGER PRIMARY KEY,
+        doc_id    INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        ordinal   INTEGER NOT NULL,
+        text      TEXT NOT NULL,
+        text_hash TEXT NOT NULL,
+        start     INTEGER NOT NULL,
+        end       INTEGER NOT NULL,
+        page      INTEGER,
+        tokens    INTEGER NOT NULL
+    );
+    CREATE INDEX chunks_doc ON chunks(doc_id, ordinal);
+    CREATE INDEX chunks_hash ON chunks(text_hash);
+    CREATE VIRTUAL TABLE chunks_fts USING fts5(
+        text,
+        content='chunks',
+        content_rowid='id',
+        tokenize='porter unicode61 remove_diacritics 2'
+    );
+    -- The FTS index follows the chunks table inside the same transaction.
+    CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+        INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+        INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    CREATE TRIGGER chunks_au AFTER UPDATE OF text ON chunks BEGIN
+        INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+    END;
+    -- Content-addressed: unchanged, duplicated or moved chunk texts are never re-embedded.
+    CREATE TABLE vectors (
+        model_id  TEXT NOT NULL,
+        text_hash TEXT NOT NULL,
+        vector    BLOB NOT NULL,
+        PRIMARY KEY (model_id, text_hash)
+    ) WITHOUT ROWID;
+    CREATE TABLE flags (
+        name       TEXT PRIMARY KEY,
+        enabled    INTEGER NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)

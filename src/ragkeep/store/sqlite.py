@@ -1,0 +1,413 @@
+"""The embedded store: one SQLite database in WAL mode holds everything that must agree.
+
+Every change to a document is one `BEGIN IMMEDIATE` transaction that replaces its chunks (the
+FTS5 index follows through triggers), adds any new vectors and bumps the generation, so a
+reader or a crash sees the old version or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ragkeep.models import DocumentInfo
+from ragkeep.store.records import ChunkRow, DocumentRow, FileStamp, NewChunk, NewDocument
+from ragkeep.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+DB_FILE_NAME = "ragkeep.db"
+_DOC_COLUMNS = "id, path, title, size, mtime_ns, inode, content_hash, chunk_count, indexed_at"
+
+
+class StoreError(Exception):
+    """The database cannot be used as asked; the message says why and what to do."""
+
+
+class SqliteStore:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        model_id: str,
+        dimension: int,
+        busy_timeout_ms: int = 5000,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        self.path = path
+        self.model_id = model_id
+        self.dimension = dimension
+        self._busy_timeout_ms = busy_timeout_ms
+        self._synchronous = synchronous
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+        self._check_model()
+
+    # -- connections ---------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            # One connection per thread: sqlite3 connections must not be shared across threads.
+            conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                timeout=self._busy_timeout_ms / 1000,
+                check_same_thread=True,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: taken with BEGIN IMMEDIATE so it never upgrades mid-way."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every statement inside sees the same snapshot."""
+        conn = self._conn()
+        if conn.in_transaction:  # nested inside write() or read(): reuse its snapshot
+            yield conn
+            return
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.ProgrammingError:
+                # Created in another thread; it is closed when that thread's object dies.
+                pass
+        self._local = threading.local()
+
+    # -- schema and identity -------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        try:
+            with self.write() as c:
+                version = int(c.execute("PRAGMA user_version").fetchone()[0])
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self.path} has schema version {version}, newer than this ragkeep "
+                        f"understands ({SCHEMA_VERSION}); upgrade ragkeep"
+                    )
+                for target in range(version, SCHEMA_VERSION):
+                    for statement in _split_sql(MIGRATIONS[target]):
+                        c.execute(statement)
+                    c.execute(f"PRAGMA user_version = {target + 1}")
+                if version == 0:
+                    c.executemany(
+                        "INSERT INTO meta(key, value) VALUES (?, ?)",
+                        [
+                            ("model_id", self.model_id),
+                            ("dimension", str(self.dimension)),
+                            ("generation", "0"),
+                            ("created_at", str(time.time())),
+                        ],
+                    )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+
+    def _check_model(self) -> None:
+        meta = self.meta()
+        if meta.get("model_id") != self.model_id or meta.get("dimension") != str(self.dimension):
+            raise StoreError(
+                f"{self.path} was built with embedding model {meta.get('model_id')!r} "
+                f"({meta.get('dimension')} dims), but ragkeep is using {self.model_id!r} "
+                f"({self.dimension} dims); use another --data-dir or re-index from scratch"
+            )
+
+    def meta(self) -> dict[str, str]:
+        with self.read() as c:
+            return {k: v for k, v in c.execute("SELECT key, value FROM meta")}
+
+    def generation(self) -> int:
+        with self.read() as c:
+            return _generation(c)
+
+    @staticmethod
+    def _bump(c: sqlite3.Connection) -> int:
+        row = c.execute(
+            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation' "
+            "RETURNING value"
+        ).fetchone()
+        return int(row[0])
+
+    # -- sources -------------------------------------------------------------------------
+
+    def add_source(self, path: str) -> None:
+        with self.write() as c:
+            c.execute(
+                "INSERT INTO sources(path, added_at) VALUES (?, ?) ON CONFLICT(path) DO NOTHING",
+                (path, time.time()),
+            )
+
+    def remove_source(self, path: str) -> bool:
+        with self.write() as c:
+            return c.execute("DELETE FROM sources WHERE path = ?", (path,)).rowcount > 0
+
+    def sources(self) -> list[str]:
+        with self.read() as c:
+            return [r[0] for r in c.execute("SELECT path FROM sources ORDER BY path")]
+
+    # -- documents -----------------------------------------------------------------------
+
+    def document(self, path: str) -> DocumentRow | None:
+        with self.read() as c:
+            row = c.execute(
+                f"SELECT {_DOC_COLUMNS} FROM documents WHERE path = ?", (path,)
+            ).fetchone()
+        return _doc_row(row) if row else None
+
+    def documents(self) -> list[DocumentRow]:
+        with self.read() as c:
+            rows = c.execute(f"SELECT {_DOC_COLUMNS} FROM documents ORDER BY path").fetchall()
+        return [_doc_row(r) for r in rows]
+
+    def document_infos(self) -> list[DocumentInfo]:
+        return [
+            DocumentInfo(
+                doc_id=d.id,
+                path=d.path,
+                title=d.title,
+                size=d.stamp.size,
+                chunks=d.chunk_count,
+                indexed_at=d.indexed_at,
+            )
+            for d in self.documents()
+        ]
+
+    def missing_vectors(self, hashes: Iterable[str]) -> set[str]:
+        wanted = set(hashes)
+        if not wanted:
+            return set()
+        with self.read() as c:
+            present = set()
+            for batch in _batches(sorted(wanted), 500):
+                marks = ",".join("?" * len(batch))
+                present.update(
+                    r[0]
+                    for r in c.execute(
+                        f"SELECT text_hash FROM vectors WHERE model_id = ? "
+                        f"AND text_hash IN ({marks})",
+                        (self.model_id, *batch),
+                    )
+                )
+        return wanted - present
+
+    def replace_document(
+        self, doc: NewDocument, chunks: Sequence[NewChunk], vectors: dict[str, bytes]
+    ) -> int:
+        """Store a document's new version atomically; returns the new generation."""
+        with self.write() as c:
+            source_id = _source_id(c, doc.source_path)
+            row = c.execute("SELECT id FROM documents WHERE path = ?", (doc.path,)).fetchone()
+            values = (
+                doc.title,
+                doc.stamp.size,
+                doc.stamp.mtime_ns,
+                doc.stamp.inode,
+                doc.content_hash,
+                len(chunks),
+                time.time(),
+                source_id,
+            )
+            if row:
+                doc_id = int(row[0])
+                c.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+                c.execute(
+                    "UPDATE documents SET title=?, size=?, mtime_ns=?, inode=?, content_hash=?, "
+                    "chunk_count=?, indexed_at=?, source_id=? WHERE id=?",
+                    (*values, doc_id),
+                )
+            else:
+                cur = c.execute(
+                    "INSERT INTO documents(title, size, mtime_ns, inode, content_hash, "
+                    "chunk_count, indexed_at, source_id, path) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (*values, doc.path),
+                )
+                doc_id = int(cur.lastrowid or 0)
+            c.executemany(
+                "INSERT OR IGNORE INTO vectors(model_id, text_hash, vector) VALUES (?, ?, ?)",
+                [(self.model_id, h, v) for h, v in vectors.items()],
+            )
+            c.executemany(
+                "INSERT INTO chunks(doc_id, ordinal, text, text_hash, start, end, page, tokens) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (doc_id, ch.ordinal, ch.text, ch.text_hash, ch.start, ch.end, ch.page, ch.tokens)
+                    for ch in chunks
+                ],
+            )
+            missing = c.execute(
+                "SELECT count(*) FROM chunks ch LEFT JOIN vectors v "
+                "ON v.model_id = ? AND v.text_hash = ch.text_hash "
+                "WHERE ch.doc_id = ? AND v.text_hash IS NULL",
+                (self.model_id, doc_id),
+            ).fetchone()[0]
+            if missing:
+                # A chunk without a vector would be invisible to dense search: refuse to commit.
+                raise StoreError(f"{doc.path}: {missing} chunk(s) have no vector; not committed")
+            return self._bump(c)
+
+    def update_stamp(self, path: str, stamp: FileStamp) -> None:
+        """Record new file metadata for unchanged content; results do not change."""
+        with self.write() as c:
+            c.execute(
+                "UPDATE documents SET size=?, mtime_ns=?, inode=? WHERE path=?",
+                (stamp.size, stamp.mtime_ns, stamp.inode, path),
+            )
+
+    def delete_documents(self, paths: Sequence[str]) -> int:
+        """Delete documents (chunks and FTS rows follow); returns the new generation."""
+        with self.write() as c:
+            for path in paths:
+                row = c.execute("SELECT id FROM documents WHERE path = ?", (path,)).fetchone()
+                if row:
+                    c.execute("DELETE FROM chunks WHERE doc_id = ?", (row[0],))
+                    c.execute("DELETE FROM documents WHERE id = ?", (row[0],))
+            return self._bump(c) if paths else _generation(c)
+
+    # -- retrieval -----------------------------------------------------------------------
+
+    def bm25(self, c: sqlite3.Connection, match: str, limit: int) -> list[tuple[int, float]]:
+        # FTS5's bm25() is lower-is-better; negate so every retriever ranks higher-is-better.
+        rows = c.execute(
+            "SELECT rowid, -rank FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
+            (match, limit),
+        ).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def load_vectors(
+        self, c: sqlite3.Connection
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        import numpy as np
+
+        rows = c.execute(
+            "SELECT ch.id, v.vector FROM chunks ch JOIN vectors v "
+            "ON v.model_id = ? AND v.text_hash = ch.text_hash ORDER BY ch.id",
+            (self.model_id,),
+        ).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        return ids, matrix.reshape(len(rows), self.dimension)
+
+    def chunk_rows(self, c: sqlite3.Connection, ids: Sequence[int]) -> dict[int, ChunkRow]:
+        out: dict[int, ChunkRow] = {}
+        for batch in _batches(list(ids), 500):
+            marks = ",".join("?" * len(batch))
+            for r in c.execute(
+                "SELECT ch.id, ch.doc_id, d.path, d.title, ch.text, ch.start, ch.end, ch.page "
+                f"FROM chunks ch JOIN documents d ON d.id = ch.doc_id WHERE ch.id IN ({marks})",
+                batch,
+            ):
+                out[int(r[0])] = ChunkRow(*r)
+        return out
+
+    # -- flags and status ----------------------------------------------------------------
+
+    def persisted_flags(self) -> dict[str, bool]:
+        with self.read() as c:
+            return {n: bool(e) for n, e in c.execute("SELECT name, enabled FROM flags")}
+
+    def set_flag(self, name: str, enabled: bool | None) -> None:
+        """Persist a flag value; None forgets it so the default applies again."""
+        with self.write() as c:
+            if enabled is None:
+                c.execute("DELETE FROM flags WHERE name = ?", (name,))
+            else:
+                c.execute(
+                    "INSERT INTO flags(name, enabled, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET enabled=excluded.enabled, "
+                    "updated_at=excluded.updated_at",
+                    (name, int(enabled), time.time()),
+                )
+
+    def counts(self) -> tuple[int, int, int]:
+        """(documents, chunks, generation) from one snapshot."""
+        with self.read() as c:
+            docs = c.execute("SELECT count(*) FROM documents").fetchone()[0]
+            chunks = c.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            return int(docs), int(chunks), _generation(c)
+
+    def size_bytes(self) -> int:
+        return sum(
+            p.stat().st_size
+            for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm"))
+            if p.exists()
+        )
+
+
+def _generation(c: sqlite3.Connection) -> int:
+    return int(c.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+
+
+def _source_id(c: sqlite3.Connection, source_path: str | None) -> int | None:
+    if source_path is None:
+        return None
+    row = c.execute("SELECT id FROM sources WHERE path = ?", (source_path,)).fetchone()
+    return int(row[0]) if row else None
+
+
+def _doc_row(r: Sequence[object]) -> DocumentRow:
+    return DocumentRow(
+        id=int(r[0]),  # type: ignore[call-overload]
+        path=str(r[1]),
+        title=str(r[2]),
+        stamp=FileStamp(size=int(r[3]), mtime_ns=int(r[4]), inode=int(r[5])),  # type: ignore[call-overload]
+        content_hash=str(r[6]),
+        chunk_count=int(r[7]),  # type: ignore[call-overload]
+        indexed_at=float(r[8]),  # type: ignore[arg-type]
+    )
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (executescript would commit our transaction)."""
+    statements: list[str] = []
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            statements.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        statements.append(buf.strip())
+    return statements
+
+
+def _batches(items: Sequence[object] | list[str], size: int) -> Iterator[list[object]]:
+    seq = list(items)
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]

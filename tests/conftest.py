@@ -1,0 +1,105 @@
+"""Shared fixtures: real SQLite stores in tmp dirs, the real embedding model, the real CLI."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ragkeep import Keep
+
+ROOT = Path(__file__).resolve().parents[1]
+SCIFACT = ROOT.parent / "shared" / "eval" / "scifact"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A developer's own RAGKEEP_* settings must not leak into tests.
+    for name in list(os.environ):
+        if name.startswith("RAGKEEP_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def keep(data_dir: Path) -> Iterator[Keep]:
+    with Keep(data_dir) as k:
+        yield k
+
+
+@pytest.fixture
+def docs_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "docs"
+    d.mkdir()
+    return d
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def run_cli(
+    *args: str,
+    data_dir: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+    without_root_powers: bool = False,
+) -> CliResult:
+    """Run `ragkeep` in a new process, as a user would.
+
+    `without_root_powers` drops CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH so that, even when the
+    tests run as root (as in CI), file permissions apply to the child like to any user.
+    """
+    cmd = [sys.executable, "-m", "ragkeep"]
+    if data_dir is not None:
+        cmd += ["--data-dir", str(data_dir)]
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RAGKEEP_")}
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [*cmd, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        preexec_fn=_drop_file_capabilities if without_root_powers else None,  # noqa: PLW1509
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def scifact_docs(n: int) -> list[dict[str, Any]]:
+    with (SCIFACT / "corpus.jsonl").open(encoding="utf-8") as fh:
+        return [json.loads(line) for _, line in zip(range(n), fh, strict=False)]
+
+
+def _drop_file_capabilities() -> None:
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH: dropped from the bounding set
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")

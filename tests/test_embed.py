@@ -1,0 +1,55 @@
+"""The real ONNX model, loaded offline from site-packages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+from ragkeep.embed.registry import EmbedderConfig, close_all, get_embedder, loaded_count
+
+
+def test_vectors_are_normalised_deterministic_and_meaningful() -> None:
+    emb = get_embedder(EmbedderConfig())
+    texts = ["How do I water tomatoes?", "Tomato plants need water twice a week.", "The UPS lasts 18 minutes."]
+    a = emb.embed(texts)
+    b = emb.embed(texts)
+    assert a.shape == (3, 384) and a.dtype == np.float32
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(a, b)
+    assert a[0] @ a[1] > a[0] @ a[2] + 0.2
+
+
+def test_length_batching_changes_speed_not_vectors() -> None:
+    texts = [("word " * n).strip() for n in (3, 200, 17, 90, 1, 250, 40)]
+    on = get_embedder(EmbedderConfig(batch_size=2, length_batching=True)).embed(texts)
+    off = get_embedder(EmbedderConfig(batch_size=2, length_batching=False)).embed(texts)
+    assert np.allclose(on, off, atol=1e-5)
+    single = get_embedder(EmbedderConfig(batch_size=1)).embed(texts)
+    assert np.allclose(on, single, atol=1e-5)
+
+
+def test_long_text_is_truncated_to_the_window_not_rejected() -> None:
+    v = get_embedder(EmbedderConfig()).embed(["token " * 2000])
+    assert v.shape == (1, 384)
+
+
+def test_registry_keeps_one_instance_per_config_and_evicts() -> None:
+    close_all()
+    a = get_embedder(EmbedderConfig())
+    assert get_embedder(EmbedderConfig()) is a
+    get_embedder(EmbedderConfig(batch_size=8))
+    get_embedder(EmbedderConfig(batch_size=16))
+    assert loaded_count() == 2  # bounded: the least recently used one was closed
+    assert get_embedder(EmbedderConfig()) is not a
+
+
+def test_embedding_never_imports_torch() -> None:
+    code = (
+        "import sys; from ragkeep.embed.registry import EmbedderConfig, get_embedder;"
+        "get_embedder(EmbedderConfig()).embed(['x']);"
+        "print('torch' in sys.modules, 'sentence_transformers' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -1,0 +1,155 @@
+"""add / sync / remove through the library: only changed work, never stale, never half-done."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import write
+from docfactory import make_pdf
+
+from ragkeep import Keep
+from ragkeep.models import FileOutcome
+
+
+def _outcomes(report: object) -> dict[str, str]:
+    return {Path(r.path).name: r.outcome.value for r in report.results}  # type: ignore[attr-defined]
+
+
+def _search_paths(keep: Keep, query: str, mode: str = "bm25") -> set[str]:
+    return {Path(h.path).name for h in keep.search(query, 10, mode)}
+
+
+def test_add_indexes_every_format_and_search_finds_it(keep: Keep, docs_dir: Path) -> None:
+    write(docs_dir / "a.md", "# Apples\n\nApples are harvested in September.")
+    write(docs_dir / "sub" / "b.txt", "Bananas ripen faster next to apples.")
+    (docs_dir / "c.pdf").write_bytes(make_pdf(["Cherries on page one.", "Damsons on page two."]))
+    report = keep.add([docs_dir])
+    assert report.ok and report.count(FileOutcome.ADDED) == 3
+    hits = keep.search("damsons", 5, "bm25")
+    assert hits[0].path.endswith("c.pdf") and hits[0].page == 2
+    assert _search_paths(keep, "harvested September", "dense") >= {"a.md"}
+    status = keep.status()
+    assert status.documents == 3 and status.sources == [str(docs_dir)]
+    assert status.generation == 3  # one commit per document
+
+
+def test_second_add_and_touch_change_nothing(keep: Keep, docs_dir: Path) -> None:
+    f = write(docs_dir / "a.md", "Stable content about owls.")
+    keep.add([docs_dir])
+    gen = keep.status().generation
+    again = keep.add([docs_dir])
+    assert _outcomes(again) == {"a.md": "unchanged"}
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 5_000_000_000))
+    touched = keep.sync()
+    assert _outcomes(touched) == {"a.md": "unchanged"}  # hash decided: same content
+    assert keep.status().generation == gen
+
+
+def test_unchanged_stamp_skips_reading_the_file(keep: Keep, docs_dir: Path) -> None:
+    f = write(docs_dir / "a.txt", "original words here")
+    keep.add([docs_dir])
+    st = f.stat()
+    # Same size, same mtime, same inode: sync must decide "unchanged" without opening it.
+    with f.open("r+b") as fh:
+        fh.write(b"ORIGINAL")
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    f.chmod(0)  # (as root this does not stop reads; the content check below still proves it)
+    report = keep.sync()
+    f.chmod(0o644)
+    assert _outcomes(report) == {"a.txt": "unchanged"}
+    assert keep.search("original", 1, "bm25")[0].text == "original words here"
+
+
+def test_a_changed_file_never_answers_with_its_old_text(keep: Keep, docs_dir: Path) -> None:
+    f = write(docs_dir / "a.md", "The meeting is on Tuesday in the zeppelin hangar.")
+    keep.add([docs_dir])
+    assert _search_paths(keep, "zeppelin") == {"a.md"}
+    write(f, "The meeting moved to Friday in the observatory.")
+    report = keep.sync()
+    assert _outcomes(report) == {"a.md": "updated"}
+    assert _search_paths(keep, "zeppelin") == set()
+    for mode in ("bm25", "dense", "hybrid"):
+        hits = keep.search("zeppelin hangar meeting", 5, mode)
+        assert all("zeppelin" not in h.text for h in hits)
+    assert _search_paths(keep, "observatory") == {"a.md"}
+
+
+def test_deleted_and_emptied_files_leave_the_index(keep: Keep, docs_dir: Path) -> None:
+    a = write(docs_dir / "a.md", "Aardvarks dig burrows.")
+    b = write(docs_dir / "b.md", "Badgers also dig burrows.")
+    keep.add([docs_dir])
+    a.unlink()
+    b.write_text("")
+    report = keep.sync()
+    assert _outcomes(report) == {"a.md": "removed", "b.md": "removed"}
+    assert keep.status().documents == 0
+    assert keep.search("burrows", 5, "hybrid") == []
+
+
+def test_a_file_that_breaks_keeps_its_previous_version(keep: Keep, docs_dir: Path) -> None:
+    pdf = docs_dir / "report.pdf"
+    good = make_pdf(["Quarterly numbers about walruses."])
+    pdf.write_bytes(good)
+    keep.add([docs_dir])
+    pdf.write_bytes(good[: len(good) // 2])  # truncated mid-write
+    report = keep.sync()
+    result = report.results[0]
+    assert result.outcome is FileOutcome.FAILED
+    assert "previously indexed version is kept" in (result.reason or "")
+    assert _search_paths(keep, "walruses") == {"report.pdf"}
+
+
+def test_remove_drops_documents_and_the_source(keep: Keep, docs_dir: Path) -> None:
+    write(docs_dir / "keep" / "a.md", "Kept document about herons.")
+    write(docs_dir / "drop" / "b.md", "Dropped document about egrets.")
+    keep.add([docs_dir / "keep", docs_dir / "drop"])
+    report = keep.remove([docs_dir / "drop"])
+    assert _outcomes(report) == {"b.md": "removed"}
+    keep.sync()  # the removed folder is no longer a source: nothing comes back
+    assert _search_paths(keep, "egrets herons") == {"a.md"}
+    assert keep.status().sources == [str(docs_dir / "keep")]
+
+
+def test_identical_files_share_vectors(keep: Keep, docs_dir: Path) -> None:
+    text = "Identical twins share one embedding. " * 5
+    write(docs_dir / "one.txt", text)
+    write(docs_dir / "two.txt", text)
+    keep.add([docs_dir])
+    with keep.store.read() as c:
+        chunks = c.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        vectors = c.execute("SELECT count(*) FROM vectors").fetchone()[0]
+    assert chunks == 2 and vectors == 1
+
+
+def test_progress_reports_every_file(keep: Keep, docs_dir: Path) -> None:
+    for i in range(5):
+        write(docs_dir / f"f{i}.txt", f"File number {i} about kestrels.")
+    calls: list[tuple[int, int]] = []
+    keep.add([docs_dir], progress=lambda done, total, path: calls.append((done, total)))
+    assert calls[-1] == (5, 5) and len(calls) == 5
+
+
+def test_interrupted_add_leaves_whole_documents_and_sync_finishes(
+    keep: Keep, docs_dir: Path
+) -> None:
+    for i in range(12):
+        write(docs_dir / f"f{i:02}.md", f"Document {i} about starlings. " * 40)
+
+    def interrupt(done: int, total: int, path: str) -> None:
+        if done == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        keep.add([docs_dir], progress=interrupt)
+    with keep.store.read() as c:
+        partial = c.execute(
+            "SELECT count(*) FROM documents d WHERE chunk_count != "
+            "(SELECT count(*) FROM chunks WHERE doc_id = d.id)"
+        ).fetchone()[0]
+        assert partial == 0  # every visible document is complete
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert keep.status().documents < 12
+    report = keep.sync()
+    assert report.ok and keep.status().documents == 12
