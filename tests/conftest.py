@@ -80,7 +80,7 @@ def run_cli(
         text=True,
         timeout=timeout,
         env=full_env,
-        preexec_fn=_drop_file_capabilities if without_root_powers else None,  # noqa: PLW1509
+        preexec_fn=_drop_file_capabilities if without_root_powers else None,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 

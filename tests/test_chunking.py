@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from ragkeep.embed.base import Tokenizer
@@ -33,7 +35,7 @@ def test_every_chunk_fits_the_window_and_maps_to_the_text(
         assert tokenizer.count(c.text) == c.token_count <= size
     assert chunks[0].start == 0 and chunks[-1].end == len(LONG.rstrip())
     # Nothing but whitespace is ever left between consecutive chunks.
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.start <= a.end or LONG[a.end : b.start].strip() == ""
         if overlap:
             assert b.start < a.end

@@ -12,7 +12,11 @@ from ragkeep.embed.registry import EmbedderConfig, close_all, get_embedder, load
 
 def test_vectors_are_normalised_deterministic_and_meaningful() -> None:
     emb = get_embedder(EmbedderConfig())
-    texts = ["How do I water tomatoes?", "Tomato plants need water twice a week.", "The UPS lasts 18 minutes."]
+    texts = [
+        "How do I water tomatoes?",
+        "Tomato plants need water twice a week.",
+        "The UPS lasts 18 minutes.",
+    ]
     a = emb.embed(texts)
     b = emb.embed(texts)
     assert a.shape == (3, 384) and a.dtype == np.float32

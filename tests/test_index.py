@@ -6,11 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import write
-from docfactory import make_pdf
 
 from ragkeep import Keep
 from ragkeep.models import FileOutcome
+
+from conftest import write
+from docfactory import make_pdf
 
 
 def _outcomes(report: object) -> dict[str, str]:

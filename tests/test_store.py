@@ -64,7 +64,8 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_replace_is_atomic_and_bumps_generation(tmp_path: Path) -> None:
     store = _store(tmp_path)
     gen = store.replace_document(
-        _doc("/a"), [_chunk(0, "alpha one"), _chunk(1, "alpha two")],
+        _doc("/a"),
+        [_chunk(0, "alpha one"), _chunk(1, "alpha two")],
         {"hash-alpha one": _vec(0), "hash-alpha two": _vec(1)},
     )
     assert gen == 1
@@ -73,7 +74,9 @@ def test_replace_is_atomic_and_bumps_generation(tmp_path: Path) -> None:
         store.replace_document(_doc("/a", "h2"), [_chunk(0, "beta")], {})
     with store.read() as c:
         texts = [r[0] for r in c.execute("SELECT text FROM chunks ORDER BY ordinal")]
-        fts = [r[0] for r in c.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH 'alpha'")]
+        fts = [
+            r[0] for r in c.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH 'alpha'")
+        ]
     assert texts == ["alpha one", "alpha two"]
     assert len(fts) == 2
     assert store.generation() == 1

@@ -21,7 +21,17 @@ _EXPORTS = {
     "StoreStatus": "ragkeep.models",
 }
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [
+    "Answer",
+    "Citation",
+    "FlagState",
+    "IndexReport",
+    "Keep",
+    "SearchHit",
+    "SearchMode",
+    "StoreStatus",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -74,13 +74,17 @@ class Keep:
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
+        self._searcher.close()
         self.store.close()
 
     def __enter__(self) -> Keep:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -95,7 +99,8 @@ class Keep:
 
     def add(self, paths: Sequence[str | Path], progress: ProgressFn | None = None) -> IndexReport:
         """Register files or folders as sources and bring them into the index."""
-        sources, missing = [], []
+        sources: list[str] = []
+        missing: list[str] = []
         for p in paths:
             path = absolute(p)
             (sources if os.path.lexists(path) else missing).append(path)
@@ -220,7 +225,9 @@ class Keep:
                 enabled, source = persisted[name], "database"
             else:
                 enabled, source = spec.default, "default"
-            states[name] = FlagState(name, enabled, spec.default, spec.stage, source, spec.description)
+            states[name] = FlagState(
+                name, enabled, spec.default, spec.stage, source, spec.description
+            )
         try:
             check_requirements({n: s.enabled for n, s in states.items()})
         except ValueError as exc:

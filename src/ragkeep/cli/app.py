@@ -118,7 +118,9 @@ def main_options(
     state.overrides = _parse_set(set_ or [])
     state.quiet = quiet
     level = logging.WARNING - 10 * verbose if not quiet else logging.ERROR
-    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 # -- indexing ------------------------------------------------------------------------------

@@ -47,7 +47,13 @@ def progress(enabled: bool = True) -> Iterator[ProgressFn | None]:
     if not (enabled and err.is_terminal):
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(
         TextColumn("indexing"),
@@ -100,7 +106,9 @@ def search_results(hits: Sequence[SearchHit]) -> None:
         err.print("no results")
         return
     for h in hits:
-        out.print(f"[bold]{h.rank}.[/] [cyan]{escape(_where(h.path, h.page))}[/] [dim]{h.score:.4f}[/]")
+        out.print(
+            f"[bold]{h.rank}.[/] [cyan]{escape(_where(h.path, h.page))}[/] [dim]{h.score:.4f}[/]"
+        )
         out.print(f"   {escape(_excerpt(h.text))}")
 
 
@@ -154,12 +162,17 @@ def status(st: StoreStatus) -> None:
 
 
 def flags(states: Sequence[FlagState]) -> None:
-    table = Table("flag", "state", "default", "stage", "source", "description", box=None,
-                  header_style="bold")
+    table = Table(
+        "flag", "state", "default", "stage", "source", "description", box=None, header_style="bold"
+    )
     for f in states:
         table.add_row(
-            f.name, "on" if f.enabled else "off", "on" if f.default else "off",
-            f.stage.value, f.source, escape(f.description),
+            f.name,
+            "on" if f.enabled else "off",
+            "on" if f.default else "off",
+            f.stage.value,
+            f.source,
+            escape(f.description),
         )
     out.print(table)
 
@@ -181,9 +194,16 @@ def eval_report(r: EvalReport) -> None:
             else "index reused"
         )
     )
-    table = Table("mode", "nDCG@10", "Recall@100", "MRR@10", "p50 ms", "p95 ms", box=None,
-                  header_style="bold")
+    table = Table(
+        "mode", "nDCG@10", "Recall@100", "MRR@10", "p50 ms", "p95 ms", box=None, header_style="bold"
+    )
     for m in r.modes:
-        table.add_row(m.mode, f"{m.ndcg_at_10:.4f}", f"{m.recall_at_100:.4f}",
-                      f"{m.mrr_at_10:.4f}", f"{m.query_p50_ms:.1f}", f"{m.query_p95_ms:.1f}")
+        table.add_row(
+            m.mode,
+            f"{m.ndcg_at_10:.4f}",
+            f"{m.recall_at_100:.4f}",
+            f"{m.mrr_at_10:.4f}",
+            f"{m.query_p50_ms:.1f}",
+            f"{m.query_p95_ms:.1f}",
+        )
     out.print(table)

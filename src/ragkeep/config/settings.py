@@ -75,7 +75,9 @@ class LLMSettings(_Section):
         description="Base URL of the LLM server (Ollama, or an OpenAI-compatible /v1 server).",
     )
     model: str = Field("llama3.2", description="Model name sent to the LLM server.")
-    api_key: SecretStr | None = Field(None, description="Bearer token for OpenAI-compatible servers.")
+    api_key: SecretStr | None = Field(
+        None, description="Bearer token for OpenAI-compatible servers."
+    )
     timeout_s: float = Field(60.0, gt=0, description="Read timeout per streamed chunk.")
     connect_timeout_s: float = Field(3.0, gt=0, description="Connect timeout.")
     max_retries: int = Field(2, ge=0, le=10, description="Retries before the first token.")
@@ -229,7 +231,11 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
 
 
 def _deep_merge(
-    into: dict[str, Any], layer: dict[str, Any], label: str, sources: dict[str, str], prefix: str = ""
+    into: dict[str, Any],
+    layer: dict[str, Any],
+    label: str,
+    sources: dict[str, str],
+    prefix: str = "",
 ) -> None:
     for key, value in layer.items():
         dotted = f"{prefix}{key}"

@@ -25,10 +25,18 @@ class Tokenizer(Protocol):
 
 
 class Embedder(Protocol):
-    model_id: str
-    dimension: int
-    max_tokens: int  # the model's window, special tokens included
-    tokenizer: Tokenizer
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int:
+        """The model's window, special tokens included."""
+
+    @property
+    def tokenizer(self) -> Tokenizer: ...
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """L2-normalised float32 vectors, one row per text, in input order."""

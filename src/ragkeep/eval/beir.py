@@ -51,7 +51,9 @@ def load_dataset(root: Path, split: str = "test") -> Dataset:
     all_queries = {str(o["_id"]): str(o["text"]) for _, o in _jsonl(root / "queries.jsonl")}
     missing = [q for q in qrels if q not in all_queries]
     if missing:
-        raise DatasetError(f"{len(missing)} qrels query ids not in queries.jsonl, e.g. {missing[0]}")
+        raise DatasetError(
+            f"{len(missing)} qrels query ids not in queries.jsonl, e.g. {missing[0]}"
+        )
     return Dataset(root, split, {q: all_queries[q] for q in qrels}, qrels)
 
 

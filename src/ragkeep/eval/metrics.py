@@ -23,7 +23,9 @@ def trec_order(results: Sequence[tuple[str, float]]) -> list[str]:
 
 def ndcg_at(ranked: Sequence[str], rels: Mapping[str, int], k: int) -> float:
     dcg = sum(
-        rels.get(doc, 0) / math.log2(i + 2) for i, doc in enumerate(ranked[:k]) if rels.get(doc, 0) > 0
+        rels.get(doc, 0) / math.log2(i + 2)
+        for i, doc in enumerate(ranked[:k])
+        if rels.get(doc, 0) > 0
     )
     ideal = sorted((r for r in rels.values() if r > 0), reverse=True)[:k]
     idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))

@@ -71,7 +71,8 @@ def walk_source(source: str, rules: WalkRules) -> Iterator[Candidate | Unusable]
                 key = (est.st_dev, est.st_ino)
                 if key in seen_dirs:
                     yield Unusable(
-                        entry.path, "symlink loop: folder already walked through another path",
+                        entry.path,
+                        "symlink loop: folder already walked through another path",
                         source,
                     )
                     continue

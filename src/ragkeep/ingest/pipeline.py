@@ -68,7 +68,9 @@ class Indexer:
 
     # -- public entry points -------------------------------------------------------------
 
-    def sync_sources(self, sources: Sequence[str], progress: ProgressFn | None = None) -> IndexReport:
+    def sync_sources(
+        self, sources: Sequence[str], progress: ProgressFn | None = None
+    ) -> IndexReport:
         """Bring the index in line with the files under `sources` (absolute paths)."""
         started = time.perf_counter()
         report = IndexReport()
@@ -82,9 +84,7 @@ class Indexer:
                     candidates.append(item)
                 else:
                     report.results.append(_unusable_result(item, existing))
-        gone = [
-            p for p in existing if p not in seen and any(_is_under(p, s) for s in sources)
-        ]
+        gone = [p for p in existing if p not in seen and any(_is_under(p, s) for s in sources)]
         if gone:
             report.results.extend(FileResult(p, FileOutcome.REMOVED, "file is gone") for p in gone)
         # Known files that are gone or no longer indexable leave the index in one transaction.
@@ -168,7 +168,9 @@ class Indexer:
                         report.results.extend(self._commit_group(group))
                         group = []
                 if progress:
-                    progress(done, total, item.doc.path if isinstance(item, Prepared) else item.path)
+                    progress(
+                        done, total, item.doc.path if isinstance(item, Prepared) else item.path
+                    )
             report.results.extend(self._commit_group(group))
         finally:
             stop.set()
@@ -193,7 +195,9 @@ class Indexer:
             mine = {c.text_hash: vectors[c.text_hash] for c in p.chunks if c.text_hash in vectors}
             self._store.replace_document(p.doc, p.chunks, mine)
             outcome = FileOutcome.UPDATED if p.existed else FileOutcome.ADDED
-            results.append(FileResult(p.doc.path, outcome, chunks=len(p.chunks), warnings=p.warnings))
+            results.append(
+                FileResult(p.doc.path, outcome, chunks=len(p.chunks), warnings=p.warnings)
+            )
         return results
 
     # -- preparing one item --------------------------------------------------------------
@@ -205,7 +209,9 @@ class Indexer:
         max_bytes = int(self._settings.ingest.max_file_mb * 1024 * 1024)
         if stamp.size > max_bytes:
             return _keep_or_skip(
-                path, row, f"larger than ingest.max_file_mb ({self._settings.ingest.max_file_mb:g} MB)"
+                path,
+                row,
+                f"larger than ingest.max_file_mb ({self._settings.ingest.max_file_mb:g} MB)",
             )
         try:
             with open(path, "rb") as fh:

@@ -6,6 +6,13 @@ import re
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
+# Lucene's English stop set. These words match nearly every chunk, so each one makes FTS5 score
+# the whole index for almost no ranking signal (their IDF is close to zero).
+STOPWORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their "
+    "then there these they this to was will with".split()
+)
+
 
 def match_query(text: str) -> str | None:
     """Free text → an FTS5 OR-query of quoted terms; None when there is nothing to search.
@@ -16,4 +23,6 @@ def match_query(text: str) -> str | None:
     terms = dict.fromkeys(t.lower() for t in _WORD.findall(text))
     if not terms:
         return None
+    # A query made only of stop words ("to be or not to be") still searches for them.
+    terms = {t: None for t in terms if t not in STOPWORDS} or terms
     return " OR ".join(f'"{t}"' for t in terms)

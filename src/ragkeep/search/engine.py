@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,11 +47,18 @@ class Searcher:
         self._settings = settings
         self._matrix: _Matrix | None = None
         self._matrix_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragkeep-query")
 
     def search(self, req: SearchRequest) -> list[SearchHit]:
         n = max(req.candidates or self._settings.candidates, req.k)
-        # Embed before opening the snapshot: the read transaction should stay short.
-        qvec = self._embedder().embed([req.query])[0] if req.mode is not SearchMode.BM25 else None
+        # The query embedding (ONNX) and the BM25 query (SQLite) both release the GIL: in
+        # hybrid mode they run at the same time, so latency is the slower one, not the sum.
+        qvec: Future[npt.NDArray[np.float32]] | None = None
+        if req.mode is not SearchMode.BM25:
+            # Load the model (and numpy) on this thread: a first import inside a worker thread
+            # can race with the caller's own import of numpy.
+            embedder = self._embedder()
+            qvec = self._pool.submit(_first_row, embedder, req.query)
         with self._store.read() as c:
             lists: list[list[tuple[int, float]]] = []
             if req.mode is not SearchMode.DENSE:
@@ -58,9 +66,12 @@ class Searcher:
                 lists.append(self._store.bm25(c, match, n) if match else [])
             if qvec is not None:
                 m = self._matrix_for(c)
-                lists.append(dense.top_n(m.ids, m.vectors, qvec, n))
+                lists.append(dense.top_n(m.ids, m.vectors, qvec.result(), n))
             ranked = self._fuse(lists) if len(lists) == 2 else lists[0]
             return self._hits(c, ranked, req)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
     def _fuse(self, lists: list[list[tuple[int, float]]]) -> list[tuple[int, float]]:
         if self._settings.fusion == "score":
@@ -105,3 +116,7 @@ class Searcher:
                 ids, vectors = self._store.load_vectors(c)
                 self._matrix = _Matrix(gen, ids, vectors)
             return self._matrix
+
+
+def _first_row(embedder: Embedder, query: str) -> npt.NDArray[np.float32]:
+    return embedder.embed([query])[0]

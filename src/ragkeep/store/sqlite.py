@@ -7,6 +7,7 @@ reader or a crash sees the old version or the new one, never a mix.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -103,11 +104,9 @@ class SqliteStore:
         with self._all_lock:
             conns, self._all = self._all, []
         for conn in conns:
-            try:
+            # A connection made in another thread refuses close() here; it closes with its thread.
+            with contextlib.suppress(sqlite3.ProgrammingError):
                 conn.close()
-            except sqlite3.ProgrammingError:
-                # Created in another thread; it is closed when that thread's object dies.
-                pass
         self._local = threading.local()
 
     # -- schema and identity -------------------------------------------------------------
@@ -212,7 +211,7 @@ class SqliteStore:
         if not wanted:
             return set()
         with self.read() as c:
-            present = set()
+            present: set[str] = set()
             for batch in _batches(sorted(wanted), 500):
                 marks = ",".join("?" * len(batch))
                 present.update(
@@ -265,7 +264,16 @@ class SqliteStore:
                 "INSERT INTO chunks(doc_id, ordinal, text, text_hash, start, end, page, tokens) "
                 "VALUES (?,?,?,?,?,?,?,?)",
                 [
-                    (doc_id, ch.ordinal, ch.text, ch.text_hash, ch.start, ch.end, ch.page, ch.tokens)
+                    (
+                        doc_id,
+                        ch.ordinal,
+                        ch.text,
+                        ch.text_hash,
+                        ch.start,
+                        ch.end,
+                        ch.page,
+                        ch.tokens,
+                    )
                     for ch in chunks
                 ],
             )

@@ -1,0 +1,92 @@
+"""Warm query latency per mode, and the wall time of a cold `ragkeep search` in a new process.
+
+    python benchmarks/bench_query.py [--repeats N] [--cold-runs N]
+
+Needs the index built by bench_ingest.py. Writes benchmarks/results/query.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import SCIFACT, WORK, write_result
+
+from ragkeep import Keep
+from ragkeep.eval.beir import load_dataset
+from ragkeep.eval.runner import percentile
+
+COLD_QUERY = "Vitamin D deficiency is associated with multiple sclerosis."
+
+
+def warm_latencies(data_dir: Path, repeats: int) -> dict[str, dict[str, float]]:
+    queries = list(load_dataset(SCIFACT).queries.values())
+    out: dict[str, dict[str, float]] = {}
+    with Keep(data_dir) as keep:
+        for mode in ("bm25", "dense", "hybrid"):
+            keep.search("warm-up", 10, mode)
+            times = []
+            for _ in range(repeats):
+                for q in queries:
+                    started = time.perf_counter()
+                    keep.search(q, 10, mode)
+                    times.append((time.perf_counter() - started) * 1000)
+            out[mode] = {
+                "queries": len(times),
+                "p50_ms": round(percentile(times, 50), 2),
+                "p95_ms": round(percentile(times, 95), 2),
+                "max_ms": round(max(times), 2),
+            }
+    return out
+
+
+def cold_search(data_dir: Path, runs: int) -> dict[str, object]:
+    exe = str(Path(sys.executable).with_name("ragkeep"))
+    cmd = [exe, "--data-dir", str(data_dir), "search", COLD_QUERY, "--json"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGKEEP_")}
+    subprocess.run(cmd, check=True, capture_output=True, env=env)  # warm the OS file cache
+    walls = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, env=env)
+        walls.append(time.perf_counter() - started)
+    probe = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "ragkeep", *cmd[1:]],
+        check=True, capture_output=True, text=True, env=env,
+    )
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in probe.stderr.splitlines()}
+    return {
+        "command": " ".join(cmd[1:3]) + f' search "{COLD_QUERY}" --json',
+        "runs": runs,
+        "median_s": round(statistics.median(walls), 3),
+        "max_s": round(max(walls), 3),
+        "min_s": round(min(walls), 3),
+        "torch_imported": "torch" in imported,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=1, help="passes over the 300 queries")
+    parser.add_argument("--cold-runs", type=int, default=10)
+    args = parser.parse_args()
+    data_dir = WORK / "scifact"
+    if not (data_dir / "ragkeep.db").exists():
+        raise SystemExit("no index: run benchmarks/bench_ingest.py first")
+    write_result(
+        "query",
+        {
+            "command": "python benchmarks/bench_query.py",
+            "warm": warm_latencies(data_dir, args.repeats),
+            "cold_search": cold_search(data_dir, args.cold_runs),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

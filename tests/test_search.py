@@ -1,0 +1,96 @@
+"""Retrieval: safe BM25 queries, exact dense ranking, both fusions, snapshot freshness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write
+
+from ragkeep import Keep
+from ragkeep.search import fusion
+from ragkeep.search.bm25 import match_query
+from ragkeep.search.dense import top_n
+
+
+def test_match_query_quotes_every_term() -> None:
+    assert match_query('NEAR(a b) "x" col:y -z*') == '"near" OR "a" OR "b" OR "x" OR "col" OR "y" OR "z"'
+    assert match_query("   ?!  ") is None
+    assert match_query("Café café") == '"café"'
+
+
+def test_dense_top_n_is_exact_and_deterministic() -> None:
+    rng = np.random.default_rng(0)
+    m = rng.normal(size=(50, 8)).astype(np.float32)
+    m /= np.linalg.norm(m, axis=1, keepdims=True)
+    ids = np.arange(100, 150, dtype=np.int64)
+    q = m[7]
+    got = top_n(ids, m, q, 5)
+    brute = sorted(((int(ids[i]), float(m[i] @ q)) for i in range(50)), key=lambda t: -t[1])[:5]
+    assert [g[0] for g in got] == [b[0] for b in brute]
+    assert got[0][0] == 107
+    assert top_n(ids[:0], m[:0], q, 5) == []
+
+
+def test_reciprocal_rank_fusion() -> None:
+    fused = fusion.reciprocal_rank([[(1, 9.0), (2, 5.0)], [(2, 0.9), (3, 0.8)]], k=60)
+    assert [cid for cid, _ in fused] == [2, 1, 3]
+    assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
+
+
+def test_normalized_score_fusion() -> None:
+    fused = fusion.normalized_score([(1, 10.0), (2, 5.0), (3, 0.0)], [(3, 0.9), (1, 0.5)], 0.5)
+    scores = dict(fused)
+    assert scores[1] == pytest.approx(0.5 * 1.0 + 0.5 * 0.0)
+    assert scores[3] == pytest.approx(0.5 * 0.0 + 0.5 * 1.0)
+    assert scores[2] == pytest.approx(0.25)
+
+
+@pytest.fixture
+def small_index(keep: Keep, docs_dir: Path) -> Keep:
+    write(docs_dir / "owls.md", "Owls hunt at night. Barn owls eat voles and mice.")
+    write(docs_dir / "bees.md", "Honey bees build wax combs. A hive holds thousands of bees.")
+    write(docs_dir / "long.md", "\n\n".join(f"Paragraph {i} about river otters." * 20 for i in range(6)))
+    keep.add([docs_dir])
+    return keep
+
+
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
+def test_each_mode_ranks_the_right_document_first(small_index: Keep, mode: str) -> None:
+    hits = small_index.search("what do barn owls eat", 3, mode)
+    assert Path(hits[0].path).name == "owls.md"
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    assert all(hits[i].score >= hits[i + 1].score for i in range(len(hits) - 1))
+
+
+def test_hostile_query_text_never_fails(small_index: Keep) -> None:
+    for q in ['"', "NEAR(", "*", "owls AND", "col:owls", "'; DROP TABLE chunks; --", "\x00"]:
+        small_index.search(q, 3, "hybrid")
+
+
+def test_collapse_flag_returns_one_passage_per_document(small_index: Keep) -> None:
+    many = small_index.search("river otters", 10, "bm25", collapse=False)
+    assert len({h.doc_id for h in many}) < len(many)
+    small_index.set_flag("collapse_documents", True)
+    one_each = small_index.search("river otters", 10, "bm25")
+    assert len({h.doc_id for h in one_each}) == len(one_each)
+
+
+def test_dense_matrix_follows_new_commits(small_index: Keep, docs_dir: Path) -> None:
+    before = small_index.search("giraffes on the savanna", 1, "dense")
+    assert Path(before[0].path).name != "giraffes.md"
+    write(docs_dir / "giraffes.md", "Giraffes browse acacia trees on the savanna.")
+    small_index.sync()
+    after = small_index.search("giraffes on the savanna", 1, "dense")
+    assert Path(after[0].path).name == "giraffes.md"
+
+
+def test_score_fusion_is_selectable(data_dir: Path, docs_dir: Path) -> None:
+    write(docs_dir / "owls.md", "Owls hunt at night. Barn owls eat voles and mice.")
+    write(docs_dir / "bees.md", "Honey bees build wax combs.")
+    with Keep(data_dir, overrides={"search.fusion": "score"}) as k:
+        k.add([docs_dir])
+        hits = k.search("barn owls", 2, "hybrid")
+    assert Path(hits[0].path).name == "owls.md"
+    assert 0 < hits[0].score <= 1.0  # normalised scores, not RRF's 1/(k+rank)
