@@ -18,14 +18,17 @@ import sys
 import time
 
 from common import SCIFACT, WORK, write_result
-
 from ragkeep.embed.registry import EmbedderConfig, get_embedder
 from ragkeep.eval.beir import load_dataset
 
 
 def run_worker(data_dir: str, limit: int | None) -> tuple[dict[str, float], float]:
-    cmd = [sys.executable, os.path.join(os.path.dirname(__file__), "ingest_worker.py"),
-           str(SCIFACT), data_dir]
+    cmd = [
+        sys.executable,
+        os.path.join(os.path.dirname(__file__), "ingest_worker.py"),
+        str(SCIFACT),
+        data_dir,
+    ]
     if limit:
         cmd.append(str(limit))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)

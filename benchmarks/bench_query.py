@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 from common import SCIFACT, WORK, write_result
-
 from ragkeep import Keep
 from ragkeep.eval.beir import load_dataset
 from ragkeep.eval.runner import percentile
@@ -57,7 +56,10 @@ def cold_search(data_dir: Path, runs: int) -> dict[str, object]:
         walls.append(time.perf_counter() - started)
     probe = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "ragkeep", *cmd[1:]],
-        check=True, capture_output=True, text=True, env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in probe.stderr.splitlines()}
     return {

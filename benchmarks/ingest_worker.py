@@ -26,8 +26,11 @@ def main() -> None:
         report = keep.index_texts(docs)
         seconds = time.perf_counter() - started
         status = keep.status()
-    print(json.dumps({"documents": len(docs), "seconds": seconds, "ok": report.ok,
-                      "chunks": status.chunks}))
+    print(
+        json.dumps(
+            {"documents": len(docs), "seconds": seconds, "ok": report.ok, "chunks": status.chunks}
+        )
+    )
 
 
 if __name__ == "__main__":

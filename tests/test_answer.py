@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fake_llm import FakeLLM, split_words
 from ragkeep.answer import (
     ChatMessage,
     LLMClient,
@@ -26,6 +25,8 @@ from ragkeep.answer import (
     used_citations,
 )
 from ragkeep.models import SearchHit
+
+from fake_llm import FakeLLM, split_words
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -432,11 +432,6 @@ def test_ask_with_the_llm_down_falls_back_to_passages(indexed: Indexed) -> None:
     assert as_json["citations"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: cli/output.py answer() does not end the partially streamed line, so "
-    "'[1] path' is glued to the partial answer; drop this marker once fixed",
-)
 def test_an_interrupted_stream_ends_its_line_before_the_passages(indexed: Indexed) -> None:
     with FakeLLM(REPLY, drop_after=3) as server:
         result = run_cli(
@@ -501,11 +496,6 @@ def test_an_unknown_set_key_names_the_valid_keys(tmp_path: Path) -> None:
     assert "candidates" in result.stderr and "mode" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: llm.url / llm.model are only checked by make_client() inside ask, "
-    "which raises ValueError (traceback, exit 1); drop this marker once settings validate them",
-)
 @pytest.mark.parametrize("setting", ["llm.url=localhost-11434", "llm.model="])
 def test_a_bad_llm_endpoint_setting_is_a_configuration_error(
     indexed: Indexed, setting: str

@@ -249,11 +249,6 @@ def test_config_show_text_masks_the_api_key(tmp_path: Path) -> None:
     assert "********" in row and "env" in row
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: iter_settings() yields one 'flags' row but sources holds 'flags.<name>', "
-    "so config show reports flags as 'default'; drop this marker once fixed",
-)
 def test_config_show_names_the_source_of_forced_flags(tmp_path: Path) -> None:
     result = run_cli(
         "config",

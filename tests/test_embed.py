@@ -57,3 +57,19 @@ def test_embedding_never_imports_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_batches_respect_the_token_budget() -> None:
+    """The batch-size OOM guard: no batch pads to more tokens than embed.batch_tokens."""
+    from ragkeep.embed.onnx import OnnxMiniLM
+
+    emb = get_embedder(EmbedderConfig(batch_size=32, batch_tokens=1024))
+    assert isinstance(emb, OnnxMiniLM)
+    lengths = [256] * 40 + [12] * 100 + [130] * 7
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches = emb._batches(order, lengths)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 32
+        assert max(lengths[i] for i in batch) * len(batch) <= 1024
+    assert max(len(b) for b in batches) == 32  # short texts still get full batches

@@ -7,11 +7,12 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import SCIFACT, run_cli
 
 from ragkeep.eval.beir import DatasetError, load_dataset
 from ragkeep.eval.metrics import evaluate, mrr_at, ndcg_at, recall_at, trec_order
 from ragkeep.eval.runner import percentile
+
+from conftest import SCIFACT, run_cli
 
 
 def test_ndcg_recall_mrr_by_hand() -> None:
@@ -43,7 +44,7 @@ def test_percentile_is_an_observed_value() -> None:
 
 
 def test_missing_files_are_reported(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match="corpus.jsonl"):
+    with pytest.raises(DatasetError, match=r"corpus\.jsonl"):
         load_dataset(tmp_path)
 
 
@@ -86,7 +87,9 @@ def test_eval_command_reports_every_mode(scifact_subset: Path, tmp_path: Path) -
     # A sanity floor on an easy subset (200 documents): retrieval is wired up correctly.
     assert modes["hybrid"]["ndcg_at_10"] > 0.6
     # Re-running on the same data dir reuses the index.
-    again = run_cli("eval", str(scifact_subset), "--json", "--mode", "bm25", "--data-dir", str(data))
+    again = run_cli(
+        "eval", str(scifact_subset), "--json", "--mode", "bm25", "--data-dir", str(data)
+    )
     assert again.code == 0 and again.json()["indexed_now"] == 0
     assert [m["mode"] for m in again.json()["modes"]] == ["bm25"]
 

@@ -154,3 +154,19 @@ def test_interrupted_add_leaves_whole_documents_and_sync_finishes(
     assert keep.status().documents < 12
     report = keep.sync()
     assert report.ok and keep.status().documents == 12
+
+
+def test_removing_a_folder_inside_a_source_sticks_until_added_again(
+    keep: Keep, docs_dir: Path
+) -> None:
+    write(docs_dir / "a.md", "Top-level note about plovers.")
+    write(docs_dir / "private" / "b.md", "Private note about sandpipers.")
+    keep.add([docs_dir])
+    keep.remove([docs_dir / "private"])
+    assert keep.status().sources == [str(docs_dir)]
+    keep.sync()
+    assert _search_paths(keep, "sandpipers plovers") == {"a.md"}
+    keep.add([docs_dir / "private"])
+    assert _search_paths(keep, "sandpipers") == {"b.md"}
+    keep.sync()
+    assert _search_paths(keep, "sandpipers plovers") == {"a.md", "b.md"}

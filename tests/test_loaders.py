@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from docfactory import make_docx, make_html, make_pdf
 from ragkeep.ingest.loaders import (
     EmptyDocumentError,
     LoaderError,
@@ -23,6 +22,8 @@ from ragkeep.ingest.loaders import (
 )
 from ragkeep.ingest.loaders import base as loaders_base
 from ragkeep.models import LoadedDocument
+
+from docfactory import make_docx, make_html, make_pdf
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "examples" / "docs"

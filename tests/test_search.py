@@ -6,17 +6,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write
 
 from ragkeep import Keep
 from ragkeep.search import fusion
 from ragkeep.search.bm25 import match_query
 from ragkeep.search.dense import top_n
 
+from conftest import write
+
 
 def test_match_query_quotes_every_term() -> None:
-    assert match_query('NEAR(a b) "x" col:y -z*') == '"near" OR "a" OR "b" OR "x" OR "col" OR "y" OR "z"'
+    assert match_query('NEAR(a b) "x" col:y -z*') == '"near" OR "b" OR "x" OR "col" OR "y" OR "z"'
     assert match_query("   ?!  ") is None
+    # Stop words are dropped unless nothing else is left.
+    assert match_query("the owls of the wood") == '"owls" OR "wood"'
+    assert match_query("to be or not to be") == '"to" OR "be" OR "or" OR "not"'
     assert match_query("Café café") == '"café"'
 
 
@@ -51,7 +55,10 @@ def test_normalized_score_fusion() -> None:
 def small_index(keep: Keep, docs_dir: Path) -> Keep:
     write(docs_dir / "owls.md", "Owls hunt at night. Barn owls eat voles and mice.")
     write(docs_dir / "bees.md", "Honey bees build wax combs. A hive holds thousands of bees.")
-    write(docs_dir / "long.md", "\n\n".join(f"Paragraph {i} about river otters." * 20 for i in range(6)))
+    write(
+        docs_dir / "long.md",
+        "\n\n".join(f"Paragraph {i} about river otters." * 20 for i in range(6)),
+    )
     keep.add([docs_dir])
     return keep
 

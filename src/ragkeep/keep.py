@@ -14,7 +14,7 @@ from ragkeep.config.settings import ConfigError, LoadedSettings, Settings, load_
 from ragkeep.embed.base import Embedder
 from ragkeep.embed.registry import EmbedderConfig, default_model_spec, get_embedder
 from ragkeep.ingest.discover import absolute
-from ragkeep.ingest.pipeline import Indexer, ProgressFn, TextDocument
+from ragkeep.ingest.pipeline import Indexer, ProgressFn, TextDocument, is_under
 from ragkeep.models import (
     Answer,
     DocumentInfo,
@@ -92,7 +92,9 @@ class Keep:
         """The process-wide embedder for these settings, loaded on first use."""
         cfg = self.settings.embed
         return get_embedder(
-            EmbedderConfig(cfg.threads, cfg.batch_size, self.flag("length_batching"))
+            EmbedderConfig(
+                cfg.threads, cfg.batch_size, cfg.batch_tokens, self.flag("length_batching")
+            )
         )
 
     # -- writing -------------------------------------------------------------------------
@@ -106,6 +108,9 @@ class Keep:
             (sources if os.path.lexists(path) else missing).append(path)
         for source in sources:
             self.store.add_source(source)
+            for path in self.store.excluded():  # adding a removed path brings it back
+                if path == source or is_under(path, source):
+                    self.store.set_excluded(path, False)
         report = self._indexer.sync_sources(sources, progress)
         report.results[:0] = [
             FileResult(m, FileOutcome.FAILED, "no such file or folder") for m in missing
@@ -120,8 +125,14 @@ class Keep:
         """Forget files or folders: their documents leave the index and they stop being sources."""
         targets = [absolute(p) for p in paths]
         report = self._indexer.remove(targets)
+        sources = self.store.sources()
         for target in targets:
-            self.store.remove_source(target)
+            for source in sources:
+                if source == target or is_under(source, target):
+                    self.store.remove_source(source)
+            if any(is_under(target, s) for s in sources if s != target):
+                # Inside a source that stays: remember it, or the next sync would re-add it.
+                self.store.set_excluded(target, True)
         return report
 
     def index_texts(
@@ -172,6 +183,7 @@ class Keep:
             timeout_s=llm.timeout_s,
             connect_timeout_s=llm.connect_timeout_s,
             max_retries=llm.max_retries,
+            backoff_s=llm.backoff_s,
             temperature=llm.temperature,
         )
         try:

@@ -27,6 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 flags_app = typer.Typer(help="List and switch feature flags (persisted in the data dir).")
 config_app = typer.Typer(help="Inspect the effective settings.")
@@ -57,8 +58,19 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             _fail(f"--set expects KEY=VALUE (e.g. llm.provider=ollama), got {item!r}")
-        parsed[key.strip()] = value
+        parsed[key.strip()] = _set_value(value)
     return parsed
+
+
+def _set_value(raw: str) -> Any:
+    """`--set ingest.ignore=[".git","build"]`: JSON lists and tables, everything else a string
+    (pydantic converts "true", "3" and the like for typed settings)."""
+    if raw.startswith(("[", "{")):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            _fail(f"--set value {raw!r} is not valid JSON: {exc.msg}")
+    return raw
 
 
 def open_keep(data_dir: Path | None = None) -> Keep:
@@ -96,7 +108,10 @@ def main_options(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="Settings file (TOML). Default: DATA_DIR/config.toml."),
+        typer.Option(
+            "--config",
+            help="Settings file (TOML). Default: $RAGKEEP_CONFIG, else DATA_DIR/config.toml.",
+        ),
     ] = None,
     set_: Annotated[
         list[str] | None,
@@ -106,7 +121,9 @@ def main_options(
             help="Override a setting for this run, e.g. --set llm.provider=ollama (repeatable).",
         ),
     ] = None,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="-v info, -vv debug logging.")
+    ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summaries.")] = False,
     version: Annotated[
         bool,
@@ -128,7 +145,9 @@ def main_options(
 
 @app.command()
 def add(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders to index (recursive).")],
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATH...", help="Files or folders to index (recursive).")
+    ],
     json_: JsonOpt = False,
 ) -> None:
     """Register files or folders as sources and index them."""
@@ -150,7 +169,10 @@ def sync(json_: JsonOpt = False) -> None:
 
 @app.command()
 def remove(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders to drop from the index.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(metavar="PATH...", help="Files or folders to drop from the index."),
+    ],
     json_: JsonOpt = False,
 ) -> None:
     """Remove files or folders from the index and stop syncing them."""
@@ -172,10 +194,14 @@ def _finish_report(report: Any, json_: bool) -> None:
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="What to look for.")],
-    k: Annotated[int | None, typer.Option("-k", min=1, max=1000, help="Number of results.")] = None,
+    query: Annotated[str, typer.Argument(metavar="QUERY", help="What to look for.")],
+    k: Annotated[
+        int | None,
+        typer.Option("-k", min=1, max=1000, help="Number of results. Default: search.k (10)."),
+    ] = None,
     mode: Annotated[
-        SearchMode | None, typer.Option("--mode", help="hybrid (default), bm25 or dense.")
+        SearchMode | None,
+        typer.Option("--mode", help="hybrid, bm25 or dense. Default: search.mode (hybrid)."),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -190,8 +216,13 @@ def search(
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(help="A question about your documents.")],
-    k: Annotated[int | None, typer.Option("-k", min=1, max=50, help="Passages to use.")] = None,
+    question: Annotated[
+        str, typer.Argument(metavar="QUESTION", help="A question about your documents.")
+    ],
+    k: Annotated[
+        int | None,
+        typer.Option("-k", min=1, max=50, help="Passages to use. Default: llm.ask_k (5)."),
+    ] = None,
     json_: JsonOpt = False,
     no_stream: Annotated[
         bool, typer.Option("--no-stream", help="Print the answer when complete.")
@@ -204,7 +235,10 @@ def ask(
     """
     with open_keep() as keep:
         stream = not (json_ or no_stream) and keep.flag("answer_streaming")
-        answer = keep.ask(question, k, on_token=output.stream_token if stream else None)
+        try:
+            answer = keep.ask(question, k, on_token=output.stream_token if stream else None)
+        except ValueError as exc:  # an LLM setting the client cannot use
+            _fail(f"cannot use the configured LLM: {exc}")
     if json_:
         output.print_json(answer.to_dict())
     else:
@@ -267,7 +301,8 @@ def eval_(
         _fail(str(exc))
     chosen = modes or [SearchMode.BM25, SearchMode.DENSE, SearchMode.HYBRID]
     with tempfile.TemporaryDirectory(prefix="ragkeep-eval-") as tmp:
-        target = data_dir or state.data_dir or Path(tmp)
+        # Never the global --data-dir: evaluating into a real index would mix the corpora.
+        target = data_dir or Path(tmp)
         with open_keep(target) as keep, output.progress(enabled=not state.quiet) as progress:
             result = run_eval(keep, dataset, chosen, progress)
     if json_:
@@ -281,7 +316,7 @@ def eval_(
 
 @flags_app.command("list")
 def flags_list(json_: JsonOpt = False) -> None:
-    """Every feature flag with its state, default, stage and where the state comes from."""
+    """List every feature flag: state, default, stage and where the state comes from."""
     with open_keep() as keep:
         flags = keep.flags()
     if json_:
@@ -300,23 +335,26 @@ def _set_flag(name: str, enabled: bool | None) -> None:
             _fail(str(exc))
     word = "enabled" if st.enabled else "disabled"
     note = " (overridden by settings)" if st.source == "settings" else ""
-    output.info(f"{name} is {word}{note}")
+    if enabled is None:
+        output.info(f"{name} reset to its default ({word}){note}")
+    else:
+        output.info(f"{name} is {word}{note}")
 
 
 @flags_app.command("enable")
-def flags_enable(name: Annotated[str, typer.Argument(help="Flag name.")]) -> None:
+def flags_enable(name: Annotated[str, typer.Argument(metavar="NAME", help="Flag name.")]) -> None:
     """Switch a flag on for this data dir."""
     _set_flag(name, True)
 
 
 @flags_app.command("disable")
-def flags_disable(name: Annotated[str, typer.Argument(help="Flag name.")]) -> None:
+def flags_disable(name: Annotated[str, typer.Argument(metavar="NAME", help="Flag name.")]) -> None:
     """Switch a flag off for this data dir."""
     _set_flag(name, False)
 
 
 @flags_app.command("reset")
-def flags_reset(name: Annotated[str, typer.Argument(help="Flag name.")]) -> None:
+def flags_reset(name: Annotated[str, typer.Argument(metavar="NAME", help="Flag name.")]) -> None:
     """Forget the persisted value: the flag's default applies again."""
     _set_flag(name, None)
 

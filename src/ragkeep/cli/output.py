@@ -117,12 +117,19 @@ def _excerpt(text: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+class _Stream:
+    started = False
+
+
 def stream_token(token: str) -> None:
+    _Stream.started = True
     sys.stdout.write(token)
     sys.stdout.flush()
 
 
 def answer(ans: Answer, streamed: bool) -> None:
+    if streamed and _Stream.started and ans.mode != "llm":
+        sys.stdout.write("\n\n")  # a stream broke off: end its line before the passages
     if ans.notice:
         err.print(f"[yellow]{escape(ans.notice)}[/]")
     if ans.mode == "llm":
@@ -139,7 +146,11 @@ def answer(ans: Answer, streamed: bool) -> None:
 
 
 def documents(docs: Sequence[DocumentInfo]) -> None:
-    table = Table("path", "title", "chunks", "bytes", box=None, header_style="bold")
+    table = Table(box=None, header_style="bold")
+    table.add_column("path", overflow="fold")
+    table.add_column("title")
+    table.add_column("chunks", justify="right")
+    table.add_column("bytes", justify="right")
     for d in docs:
         table.add_row(escape(d.path), escape(d.title[:60]), str(d.chunks), str(d.size))
     out.print(table)
@@ -187,7 +198,7 @@ def config(data_dir: Path, config_file: Path | None, rows: Sequence[tuple[str, A
 
 def eval_report(r: EvalReport) -> None:
     err.print(
-        f"{r.dataset} [{r.split}]: {r.documents} documents, {r.chunks} chunks; "
+        escape(f"{r.dataset} [{r.split}]: {r.documents} documents, {r.chunks} chunks; ")
         + (
             f"indexed {r.indexed_now} in {r.ingest_seconds:.1f}s ({r.ingest_docs_per_s} docs/s)"
             if r.indexed_now

@@ -30,7 +30,14 @@ class _Section(BaseModel):
 
 class EmbedSettings(_Section):
     threads: int = Field(2, ge=1, le=64, description="ONNX Runtime intra-op threads.")
-    batch_size: int = Field(32, ge=1, le=512, description="Texts per embedding batch.")
+    batch_size: int = Field(32, ge=1, le=512, description="Most texts in one embedding batch.")
+    batch_tokens: int = Field(
+        2048,
+        ge=256,
+        le=65536,
+        description="Most padded tokens in one embedding batch (2048 = 8 full-length chunks): "
+        "bounds peak memory whatever the input.",
+    )
 
 
 class ChunkSettings(_Section):
@@ -74,15 +81,33 @@ class LLMSettings(_Section):
         "http://127.0.0.1:11434",
         description="Base URL of the LLM server (Ollama, or an OpenAI-compatible /v1 server).",
     )
-    model: str = Field("llama3.2", description="Model name sent to the LLM server.")
+    model: str = Field("llama3.2", min_length=1, description="Model name sent to the LLM server.")
     api_key: SecretStr | None = Field(
         None, description="Bearer token for OpenAI-compatible servers."
+    )
+    backoff_s: float = Field(
+        0.5, ge=0.0, le=30.0, description="First retry delay; doubles on each retry."
     )
     timeout_s: float = Field(60.0, gt=0, description="Read timeout per streamed chunk.")
     connect_timeout_s: float = Field(3.0, gt=0, description="Connect timeout.")
     max_retries: int = Field(2, ge=0, le=10, description="Retries before the first token.")
     temperature: float = Field(0.1, ge=0.0, le=2.0, description="Sampling temperature.")
     ask_k: int = Field(5, ge=1, le=50, description="Passages given to the LLM by `ask`.")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:11434")
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _empty_key_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value() else None
 
 
 class StoreSettings(_Section):
@@ -281,6 +306,6 @@ def iter_settings(settings: Settings) -> list[tuple[str, Any]]:
             for key, leaf in value:
                 shown = "********" if isinstance(leaf, SecretStr) else leaf
                 rows.append((f"{section}.{key}", shown))
-        else:
-            rows.append((section, value))
+        elif isinstance(value, dict):  # flags: only those forced by settings appear
+            rows.extend((f"{section}.{name}", forced) for name, forced in sorted(value.items()))
     return rows

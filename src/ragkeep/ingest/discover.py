@@ -31,6 +31,7 @@ class Unusable:
 class WalkRules:
     ignore: frozenset[str]
     include_hidden: bool
+    excluded: frozenset[str] = frozenset()  # absolute paths removed from inside a source
 
 
 def absolute(path: str | Path) -> str:
@@ -58,8 +59,10 @@ def walk_source(source: str, rules: WalkRules) -> Iterator[Candidate | Unusable]
             yield Unusable(folder, f"cannot list folder: {exc.strerror}", source)
             continue
         for entry in entries:
-            if entry.name in rules.ignore or (
-                entry.name.startswith(".") and not rules.include_hidden
+            if (
+                entry.name in rules.ignore
+                or (entry.name.startswith(".") and not rules.include_hidden)
+                or entry.path in rules.excluded
             ):
                 continue
             try:

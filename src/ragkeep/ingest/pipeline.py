@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -77,14 +77,15 @@ class Indexer:
         existing = {d.path: d for d in self._store.documents()}
         candidates: list[Candidate] = []
         seen: set[str] = set()
+        rules = replace(self._rules, excluded=frozenset(self._store.excluded()))
         for source in sources:
-            for item in walk_source(source, self._rules):
+            for item in walk_source(source, rules):
                 seen.add(item.path)
                 if isinstance(item, Candidate):
                     candidates.append(item)
                 else:
                     report.results.append(_unusable_result(item, existing))
-        gone = [p for p in existing if p not in seen and any(_is_under(p, s) for s in sources)]
+        gone = [p for p in existing if p not in seen and any(is_under(p, s) for s in sources)]
         if gone:
             report.results.extend(FileResult(p, FileOutcome.REMOVED, "file is gone") for p in gone)
         # Known files that are gone or no longer indexable leave the index in one transaction.
@@ -114,7 +115,7 @@ class Indexer:
         doomed = [
             d.path
             for d in self._store.documents()
-            if any(d.path == p or _is_under(d.path, p) for p in paths)
+            if any(d.path == p or is_under(d.path, p) for p in paths)
         ]
         if doomed:
             self._store.delete_documents(doomed)
@@ -265,7 +266,7 @@ class Indexer:
         return Prepared(doc, chunks, existed=row is not None, warnings=loaded.warnings)
 
 
-def _is_under(path: str, folder: str) -> bool:
+def is_under(path: str, folder: str) -> bool:
     return path.startswith(folder.rstrip(os.sep) + os.sep)
 
 

@@ -119,4 +119,5 @@ class Searcher:
 
 
 def _first_row(embedder: Embedder, query: str) -> npt.NDArray[np.float32]:
-    return embedder.embed([query])[0]
+    row: npt.NDArray[np.float32] = embedder.embed([query])[0]
+    return row

@@ -15,6 +15,11 @@ MIGRATIONS: tuple[str, ...] = (
         path     TEXT NOT NULL UNIQUE,
         added_at REAL NOT NULL
     );
+    -- Paths inside a source that `ragkeep remove` took out; sync does not walk them.
+    CREATE TABLE excluded (
+        path       TEXT PRIMARY KEY,
+        excluded_at REAL NOT NULL
+    );
     CREATE TABLE documents (
         id           INTEGER PRIMARY KEY,
         path         TEXT NOT NULL UNIQUE,

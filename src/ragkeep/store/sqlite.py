@@ -179,6 +179,21 @@ class SqliteStore:
         with self.read() as c:
             return [r[0] for r in c.execute("SELECT path FROM sources ORDER BY path")]
 
+    def set_excluded(self, path: str, excluded: bool) -> None:
+        with self.write() as c:
+            if excluded:
+                c.execute(
+                    "INSERT INTO excluded(path, excluded_at) VALUES (?, ?) "
+                    "ON CONFLICT(path) DO NOTHING",
+                    (path, time.time()),
+                )
+            else:
+                c.execute("DELETE FROM excluded WHERE path = ?", (path,))
+
+    def excluded(self) -> list[str]:
+        with self.read() as c:
+            return [r[0] for r in c.execute("SELECT path FROM excluded ORDER BY path")]
+
     # -- documents -----------------------------------------------------------------------
 
     def document(self, path: str) -> DocumentRow | None:
