@@ -68,6 +68,11 @@ class SearchSettings(_Section):
     dense_weight: float = Field(
         0.5, ge=0.0, le=1.0, description="Weight of the dense score in score fusion."
     )
+    bm25_stopwords: bool = Field(
+        True,
+        description="Drop English stop words (the, of, …) from BM25 queries: same quality on "
+        "SciFact, about half the BM25 latency.",
+    )
     candidates: int = Field(
         100, ge=10, le=5000, description="Candidates each retriever contributes to fusion."
     )

@@ -47,7 +47,7 @@ STOPWORDS = frozenset(
 )
 
 
-def match_query(text: str) -> str | None:
+def match_query(text: str, drop_stopwords: bool = True) -> str | None:
     """Free text → an FTS5 OR-query of quoted terms; None when there is nothing to search.
 
     Quoting every term means user input can never be parsed as FTS5 syntax (NEAR, column
@@ -57,5 +57,6 @@ def match_query(text: str) -> str | None:
     if not terms:
         return None
     # A query made only of stop words ("to be or not to be") still searches for them.
-    terms = {t: None for t in terms if t not in STOPWORDS} or terms
+    if drop_stopwords:
+        terms = {t: None for t in terms if t not in STOPWORDS} or terms
     return " OR ".join(f'"{t}"' for t in terms)

@@ -62,7 +62,7 @@ class Searcher:
         with self._store.read() as c:
             lists: list[list[tuple[int, float]]] = []
             if req.mode is not SearchMode.DENSE:
-                match = match_query(req.query)
+                match = match_query(req.query, self._settings.bm25_stopwords)
                 lists.append(self._store.bm25(c, match, n) if match else [])
             if qvec is not None:
                 m = self._matrix_for(c)
