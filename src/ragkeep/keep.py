@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ragkeep.cache.results import CacheConfig, EmbeddingCache, ResultCache, fingerprint
 from ragkeep.config.flags import FLAGS, Stage, check_flag_name, check_requirements
 from ragkeep.config.settings import ConfigError, LoadedSettings, Settings, load_settings
 from ragkeep.embed.base import Embedder
+from ragkeep.embed.onnx import minilm_tokenizer
 from ragkeep.embed.registry import EmbedderConfig, default_model_spec, get_embedder
 from ragkeep.ingest.discover import absolute
 from ragkeep.ingest.pipeline import Indexer, ProgressFn, TextDocument, is_under
@@ -28,6 +31,13 @@ from ragkeep.models import (
 from ragkeep.search.engine import Searcher, SearchRequest
 from ragkeep.store.schema import SCHEMA_VERSION
 from ragkeep.store.sqlite import DB_FILE_NAME, SqliteStore
+
+if TYPE_CHECKING:
+    from ragkeep.ops.doctor import DoctorReport
+    from ragkeep.search.ann import AnnIndex
+
+WRITER_LOCK = "writer.lock"
+GC_MIN_VECTORS = 1000  # below this, unreferenced vectors cost less than collecting them
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +76,50 @@ class Keep:
             dimension=spec.dimension,
             busy_timeout_ms=self.settings.store.busy_timeout_ms,
             synchronous=self.settings.store.synchronous,
+            lock_timeout_s=self.settings.store.lock_timeout_s,
         )
         self._flags = self._resolve_flags()
-        self._indexer = Indexer(self.store, self.embedder, self.settings)
-        self._searcher = Searcher(self.store, self.embedder, self.settings.search)
+        self._indexer = Indexer(self.store, self.embedder, self.settings, minilm_tokenizer)
+        results, embeddings = self._caches(spec.model_id) if self.flag("caching") else (None, None)
+        self._searcher = Searcher(
+            self.store,
+            self.embedder,
+            self.settings.search,
+            results=results,
+            embeddings=embeddings,
+            ann=self.ann_index() if self.flag("ann_index") else None,
+        )
+
+    def _caches(self, model_id: str) -> tuple[ResultCache, EmbeddingCache]:
+        cfg = self.settings.cache
+        mb = 1024 * 1024
+        config = CacheConfig(
+            memory_bytes=int(cfg.memory_mb * mb),
+            persistent_bytes=int(cfg.persistent_mb * mb),
+            persistent_entries=cfg.persistent_entries,
+            ttl_s=cfg.ttl_s,
+            embedding_bytes=int(cfg.embedding_memory_mb * mb),
+        )
+        # Every setting that can change a ranking is part of every result-cache key.
+        settings_fp = fingerprint(
+            {
+                "search": self.settings.search.model_dump(mode="json"),
+                "ann_index": self.flag("ann_index"),
+                "model": model_id,
+                "schema": SCHEMA_VERSION,
+            }
+        )
+        return (
+            ResultCache(self.store, config, settings_fp),
+            EmbeddingCache(model_id, config.embedding_bytes),
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
         self._searcher.close()
+        if self._searcher.results is not None:
+            self._searcher.results.flush_stats()
         self.store.close()
 
     def __enter__(self) -> Keep:
@@ -99,47 +144,111 @@ class Keep:
 
     # -- writing -------------------------------------------------------------------------
 
-    def add(self, paths: Sequence[str | Path], progress: ProgressFn | None = None) -> IndexReport:
+    @contextmanager
+    def _writer(self, on_wait: Callable[[], None] | None) -> Iterator[None]:
+        """One add/sync/remove at a time per data dir, across processes: a second one waits
+        for the first (calling `on_wait` once) instead of failing or duplicating its work."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(self.data_dir / WRITER_LOCK, thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if on_wait is not None:
+                on_wait()
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _after_write(self) -> None:
+        """Collect unreferenced vectors once they are a noticeable share of the table."""
+        unreferenced = self.store.unreferenced_vectors()
+        if unreferenced >= max(GC_MIN_VECTORS, self.store.vector_count() // 10):
+            self.store.collect_garbage()
+
+    def add(
+        self,
+        paths: Sequence[str | Path],
+        progress: ProgressFn | None = None,
+        on_wait: Callable[[], None] | None = None,
+    ) -> IndexReport:
         """Register files or folders as sources and bring them into the index."""
         sources: list[str] = []
         missing: list[str] = []
         for p in paths:
             path = absolute(p)
             (sources if os.path.lexists(path) else missing).append(path)
-        for source in sources:
-            self.store.add_source(source)
-            for path in self.store.excluded():  # adding a removed path brings it back
-                if path == source or is_under(path, source):
-                    self.store.set_excluded(path, False)
-        report = self._indexer.sync_sources(sources, progress)
+        with self._writer(on_wait):
+            for source in sources:
+                self.store.add_source(source)
+                for path in self.store.excluded():  # adding a removed path brings it back
+                    if path == source or is_under(path, source):
+                        self.store.set_excluded(path, False)
+            report = self._indexer.sync_sources(sources, progress)
+            self._after_write()
         report.results[:0] = [
             FileResult(m, FileOutcome.FAILED, "no such file or folder") for m in missing
         ]
         return report
 
-    def sync(self, progress: ProgressFn | None = None) -> IndexReport:
-        """Re-scan every registered source: index new and changed files, drop deleted ones."""
-        return self._indexer.sync_sources(self.store.sources(), progress)
+    def sync(
+        self,
+        progress: ProgressFn | None = None,
+        on_wait: Callable[[], None] | None = None,
+        only: Sequence[str | Path] | None = None,
+    ) -> IndexReport:
+        """Re-scan every registered source (or just `only`): index new and changed files,
+        drop deleted ones."""
+        sources = [absolute(p) for p in only] if only is not None else self.store.sources()
+        with self._writer(on_wait):
+            report = self._indexer.sync_sources(sources, progress)
+            self._after_write()
+        return report
 
     def remove(self, paths: Sequence[str | Path]) -> IndexReport:
         """Forget files or folders: their documents leave the index and they stop being sources."""
         targets = [absolute(p) for p in paths]
-        report = self._indexer.remove(targets)
-        sources = self.store.sources()
-        for target in targets:
-            for source in sources:
-                if source == target or is_under(source, target):
-                    self.store.remove_source(source)
-            if any(is_under(target, s) for s in sources if s != target):
-                # Inside a source that stays: remember it, or the next sync would re-add it.
-                self.store.set_excluded(target, True)
+        with self._writer(None):
+            report = self._indexer.remove(targets)
+            sources = self.store.sources()
+            for target in targets:
+                for source in sources:
+                    if source == target or is_under(source, target):
+                        self.store.remove_source(source)
+                if any(is_under(target, s) for s in sources if s != target):
+                    # Inside a source that stays: remember it, or the next sync would re-add it.
+                    self.store.set_excluded(target, True)
+            self._after_write()
         return report
 
     def index_texts(
         self, docs: Sequence[TextDocument], progress: ProgressFn | None = None
     ) -> IndexReport:
         """Index documents given as text (paths are labels, not files): used by `eval`."""
-        return self._indexer.index_texts(iter(docs), len(docs), progress)
+        with self._writer(None):
+            return self._indexer.index_texts(iter(docs), len(docs), progress)
+
+    def ann_index(self) -> AnnIndex:
+        """The derived ANN file of this data dir (whether or not the flag uses it)."""
+        from ragkeep.search.ann import AnnIndex
+
+        return AnnIndex(self.data_dir, self.store.model_id, self.store.dimension)
+
+    # -- maintenance ---------------------------------------------------------------------
+
+    def doctor(self, repair: bool = False) -> DoctorReport:
+        """Check that the index is consistent; with `repair`, rebuild what is derived."""
+        from ragkeep.ops.doctor import run_doctor
+
+        with self._writer(None):
+            return run_doctor(self.store, self.embedder, repair, self.ann_index())
+
+    def gc(self) -> int:
+        """Delete vectors that no chunk uses any more; returns how many."""
+        with self._writer(None):
+            return self.store.collect_garbage()
 
     # -- reading -------------------------------------------------------------------------
 
@@ -191,6 +300,39 @@ class Keep:
         finally:
             client.close()
 
+    # -- caching -------------------------------------------------------------------------
+
+    def cache_stats(self) -> dict[str, Any]:
+        """Hits, misses, evictions, expirations and hit rate, per tier, across processes."""
+        results, embeddings = self._searcher.results, self._searcher.embeddings
+        if results is None or embeddings is None:
+            return {"enabled": False}
+        entries, size = results.persistent.entries()
+        totals = results.totals()
+        mem, disk = totals["memory"], totals["persistent"]
+        lookups = mem["hits"] + mem["misses"]  # every lookup tries memory first
+        return {
+            "enabled": True,
+            "hit_rate": round((mem["hits"] + disk["hits"]) / lookups, 4) if lookups else 0.0,
+            **totals,
+            "persistent_entries": entries,
+            "persistent_bytes": size,
+            "memory_entries": len(results.memory),
+            "memory_bytes": results.memory.bytes_used,
+            "embeddings": embeddings.lru.stats.to_dict(),
+        }
+
+    def clear_cache(self) -> int:
+        """Empty the result cache (every process's shared tier) and reset its statistics."""
+        results = self._searcher.results
+        if results is None:
+            return 0
+        removed = results.clear()
+        results.reset_stats()
+        if self._searcher.embeddings is not None:
+            self._searcher.embeddings.lru.clear()
+        return removed
+
     def documents(self) -> list[DocumentInfo]:
         return self.store.document_infos()
 
@@ -206,6 +348,7 @@ class Keep:
             schema_version=SCHEMA_VERSION,
             database_path=str(self.store.path),
             database_bytes=self.store.size_bytes(),
+            cache=self.cache_stats(),
         )
 
     # -- feature flags -------------------------------------------------------------------

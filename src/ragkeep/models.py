@@ -110,6 +110,7 @@ class FileOutcome(StrEnum):
     SKIPPED = "skipped"
     FAILED = "failed"
     REMOVED = "removed"
+    RENAMED = "renamed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +145,7 @@ class IndexReport:
             "skipped": self.count(FileOutcome.SKIPPED),
             "failed": self.count(FileOutcome.FAILED),
             "removed": self.count(FileOutcome.REMOVED),
+            "renamed": self.count(FileOutcome.RENAMED),
             "seconds": round(self.seconds, 3),
             "generation": self.generation,
             "files": [
@@ -181,6 +183,7 @@ class StoreStatus:
     schema_version: int
     database_path: str
     database_bytes: int
+    cache: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -32,7 +32,9 @@ app = typer.Typer(
 flags_app = typer.Typer(help="List and switch feature flags (persisted in the data dir).")
 config_app = typer.Typer(help="Inspect the effective settings.")
 app.add_typer(flags_app, name="flags")
+cache_app = typer.Typer(help="Inspect or empty the search-result cache.")
 app.add_typer(config_app, name="config")
+app.add_typer(cache_app, name="cache")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
@@ -155,7 +157,7 @@ def add(
     if missing:
         _fail(f"no such file or folder: {', '.join(missing)}")
     with open_keep() as keep, output.progress(enabled=not state.quiet) as progress:
-        report = keep.add(paths, progress)
+        report = keep.add(paths, progress, on_wait=_waiting)
     _finish_report(report, json_)
 
 
@@ -163,7 +165,7 @@ def add(
 def sync(json_: JsonOpt = False) -> None:
     """Re-scan all sources: index new and changed files, remove deleted ones."""
     with open_keep() as keep, output.progress(enabled=not state.quiet) as progress:
-        report = keep.sync(progress)
+        report = keep.sync(progress, on_wait=_waiting)
     _finish_report(report, json_)
 
 
@@ -179,6 +181,82 @@ def remove(
     with open_keep() as keep:
         report = keep.remove(paths)
     _finish_report(report, json_)
+
+
+def _waiting() -> None:
+    output.info("another ragkeep add/sync is writing to this index; waiting for it to finish…")
+
+
+@app.command()
+def watch(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="[PATH...]",
+            help="Folders to watch (added as sources). Default: every source.",
+        ),
+    ] = None,
+    debounce: Annotated[
+        float, typer.Option("--debounce", min=0.05, help="Seconds of quiet before a sync.")
+    ] = 1.0,
+) -> None:
+    """Keep the index in sync with file changes until interrupted (Ctrl-C)."""
+    import threading
+
+    from ragkeep.ingest.watch import watch as run_watch
+
+    with open_keep() as keep:
+        if paths:
+            missing = [str(p) for p in paths if not p.is_dir()]
+            if missing:
+                _fail(f"not a folder: {', '.join(missing)}")
+            _finish_summary(keep.add(paths, on_wait=_waiting))
+        sources = keep.status().sources if not paths else [str(p) for p in paths]
+        if not sources:
+            _fail("nothing to watch: add a folder first, or name one")
+        output.info(f"watching {len(sources)} folder(s); Ctrl-C to stop")
+        stop = threading.Event()
+        try:
+            run_watch(keep, sources, stop, debounce_s=debounce, on_report=_finish_summary)
+        except KeyboardInterrupt:
+            stop.set()
+            output.info("stopped")
+
+
+def _finish_summary(report: Any) -> None:
+    if not state.quiet and any(r.outcome.value != "unchanged" for r in report.results):
+        output.report_summary(report)
+
+
+@app.command()
+def doctor(
+    json_: JsonOpt = False,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Rebuild what is derived and fix what can be fixed.")
+    ] = False,
+) -> None:
+    """Check the index: integrity, full-text index, chunks, vectors, orphans.
+
+    Exit 0 when healthy (or fully repaired), 1 when problems remain.
+    """
+    with open_keep() as keep:
+        report = keep.doctor(repair)
+    if json_:
+        output.print_json(report.to_dict())
+    else:
+        output.doctor(report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def gc(json_: JsonOpt = False) -> None:
+    """Delete stored vectors that no chunk uses any more (also done automatically)."""
+    with open_keep() as keep:
+        removed = keep.gc()
+    if json_:
+        output.print_json({"removed_vectors": removed})
+    else:
+        output.info(f"removed {removed} unreferenced vector(s)")
 
 
 def _finish_report(report: Any, json_: bool) -> None:
@@ -309,6 +387,28 @@ def eval_(
         output.print_json(result.to_dict())
     else:
         output.eval_report(result)
+
+
+# -- cache ---------------------------------------------------------------------------------
+
+
+@cache_app.command("stats")
+def cache_stats(json_: JsonOpt = False) -> None:
+    """Show hits, misses, evictions, expirations and hit rate, across all processes."""
+    with open_keep() as keep:
+        stats = keep.cache_stats()
+    if json_:
+        output.print_json(stats)
+    else:
+        output.cache_stats(stats)
+
+
+@cache_app.command("clear")
+def cache_clear() -> None:
+    """Empty the result cache shared by every process, and reset its statistics."""
+    with open_keep() as keep:
+        removed = keep.clear_cache()
+    output.info(f"removed {removed} cached result(s)")
 
 
 # -- flags and config ----------------------------------------------------------------------

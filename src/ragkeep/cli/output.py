@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ragkeep.eval.runner import EvalReport
     from ragkeep.ingest.pipeline import ProgressFn
     from ragkeep.keep import FlagState
+    from ragkeep.ops.doctor import DoctorReport
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -167,9 +168,62 @@ def status(st: StoreStatus) -> None:
         ("generation", st.generation),
         ("schema version", st.schema_version),
         ("database", f"{st.database_path} ({st.database_bytes / 1e6:.1f} MB)"),
+        ("cache", _cache_line(st.cache)),
     ):
         table.add_row(f"[bold]{key}[/]", escape(str(value)))
     out.print(table)
+
+
+def cache_stats(stats: dict[str, Any]) -> None:
+    if not stats.get("enabled"):
+        out.print("caching is off (feature flag 'caching')")
+        return
+    table = Table(
+        "tier",
+        "hits",
+        "misses",
+        "evictions",
+        "expirations",
+        "hit rate",
+        box=None,
+        header_style="bold",
+    )
+    for tier in ("memory", "persistent", "embeddings"):
+        t = stats[tier]
+        table.add_row(
+            tier,
+            str(t["hits"]),
+            str(t["misses"]),
+            str(t["evictions"]),
+            str(t["expirations"]),
+            f"{t['hit_rate']:.1%}",
+        )
+    out.print(table)
+    out.print(
+        f"persistent: {stats['persistent_entries']} entries, "
+        f"{stats['persistent_bytes'] / 1e6:.1f} MB"
+    )
+
+
+def doctor(report: DoctorReport) -> None:
+    for check in report.checks:
+        mark = (
+            "[green]ok[/]"
+            if check.ok and not check.repaired
+            else ("[yellow]fixed[/]" if check.repaired else "[red]FAIL[/]")
+        )
+        out.print(f"{mark:>16} {escape(check.name)}: {escape(check.detail)}")
+    out.print("healthy" if report.ok else "[red]problems remain[/] (try --repair)")
+
+
+def _cache_line(stats: dict[str, Any]) -> str:
+    if not stats.get("enabled"):
+        return "off"
+    mem, disk = stats["memory"], stats["persistent"]
+    hits = mem["hits"] + disk["hits"]
+    lookups = hits + disk["misses"]
+    rate = f"{hits / lookups:.1%}" if lookups else "n/a"
+    return f"{hits} hits of {lookups} lookups ({rate}); {stats['persistent_entries']} stored"
 
 
 def flags(states: Sequence[FlagState]) -> None:

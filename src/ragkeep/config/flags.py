@@ -6,6 +6,7 @@ switched on: both stop start-up with a message that names the valid choices.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,6 +25,8 @@ class FlagSpec:
     stage: Stage
     description: str
     requires: tuple[str, ...] = ()
+    module: str | None = None  # a Python package the feature needs (an optional extra)
+    extra: str | None = None
 
 
 FLAGS: dict[str, FlagSpec] = {
@@ -41,6 +44,24 @@ FLAGS: dict[str, FlagSpec] = {
             True,
             Stage.STABLE,
             "Print LLM answers token by token as they arrive instead of all at the end.",
+        ),
+        FlagSpec(
+            "caching",
+            True,
+            Stage.STABLE,
+            "Cache query embeddings and search results (in memory and in the index database). "
+            "Keys include the index generation, so a commit can never be answered from an "
+            "older cache entry.",
+        ),
+        FlagSpec(
+            "ann_index",
+            False,
+            Stage.BETA,
+            "Answer dense searches from an approximate (usearch HNSW) index once the corpus "
+            "has search.ann_min_vectors chunks. The index is a derived file, rebuilt in the "
+            "background when stale or damaged; exact search answers meanwhile.",
+            module="usearch",
+            extra="ann",
         ),
         FlagSpec(
             "collapse_documents",
@@ -68,8 +89,16 @@ def check_flag_name(name: str) -> FlagSpec:
 
 
 def check_requirements(values: Mapping[str, bool]) -> None:
+    """Refuse a flag that is on while what it needs is not: better no start than half a feature."""
     for name, enabled in values.items():
         spec = check_flag_name(name)
+        if not enabled:
+            continue
         missing = [req for req in spec.requires if not values.get(req, FLAGS[req].default)]
-        if enabled and missing:
+        if missing:
             raise FlagError(f"feature flag {name!r} needs {', '.join(missing)} enabled")
+        if spec.module and importlib.util.find_spec(spec.module) is None:
+            raise FlagError(
+                f"feature flag {name!r} needs the {spec.module!r} package: "
+                f"pip install 'ragkeep[{spec.extra}]'"
+            )

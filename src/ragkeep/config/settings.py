@@ -76,6 +76,30 @@ class SearchSettings(_Section):
     candidates: int = Field(
         100, ge=10, le=5000, description="Candidates each retriever contributes to fusion."
     )
+    ann_min_vectors: int = Field(
+        50000,
+        ge=0,
+        description="With the ann_index flag on, use the ANN index only from this many "
+        "chunks on (below it exact search is fast enough and exact).",
+    )
+
+
+class CacheSettings(_Section):
+    memory_mb: float = Field(
+        32.0, ge=0.0, le=4096.0, description="In-process result cache size (0: no memory tier)."
+    )
+    embedding_memory_mb: float = Field(
+        8.0, ge=0.0, le=1024.0, description="In-process query-embedding cache size."
+    )
+    persistent_mb: float = Field(
+        64.0, ge=0.0, le=16384.0, description="Result cache size in the index database."
+    )
+    persistent_entries: int = Field(
+        20000, ge=0, description="Most result-cache entries kept in the index database."
+    )
+    ttl_s: float = Field(
+        7 * 24 * 3600.0, ge=0.0, description="Result cache entries expire after this (0: never)."
+    )
 
 
 class LLMSettings(_Section):
@@ -117,7 +141,13 @@ class LLMSettings(_Section):
 
 class StoreSettings(_Section):
     busy_timeout_ms: int = Field(
-        5000, ge=0, description="How long SQLite waits for another writer before retrying."
+        2000, ge=0, description="How long SQLite itself waits for another writer per attempt."
+    )
+    lock_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="How long a write keeps retrying (with backoff) for the database lock "
+        "before failing with a clear 'index is busy' error.",
     )
     synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL",
@@ -139,6 +169,7 @@ class Settings(BaseSettings):
     search: SearchSettings = SearchSettings()
     llm: LLMSettings = LLMSettings()
     store: StoreSettings = StoreSettings()
+    cache: CacheSettings = CacheSettings()
     flags: dict[str, bool] = Field(
         default_factory=dict, description="Feature flags forced on or off (see `ragkeep flags`)."
     )

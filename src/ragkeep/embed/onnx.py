@@ -46,6 +46,20 @@ class HFTokenizer:
         return encodings
 
 
+_tokenizer_lock = threading.Lock()
+_tokenizer: HFTokenizer | None = None
+
+
+def minilm_tokenizer() -> HFTokenizer:
+    """The tokenizer alone (no ONNX Runtime): chunking needs it before any embedding."""
+    global _tokenizer
+    with _tokenizer_lock:
+        if _tokenizer is None:
+            path = Path(str(resources.files("ragkeep.embed") / "data" / TOKENIZER_RESOURCE))
+            _tokenizer = HFTokenizer(path, OnnxMiniLM.max_tokens)
+        return _tokenizer
+
+
 class OnnxMiniLM:
     """Mean-pooled, L2-normalised sentence embeddings from the int8 ONNX export."""
 
@@ -75,8 +89,7 @@ class OnnxMiniLM:
         # of 32 long chunks measured 1.5 GB RSS.
         self.batch_tokens = max(self.max_tokens, batch_tokens)
         self.length_batching = length_batching
-        tok_path = Path(str(resources.files("ragkeep.embed") / "data" / TOKENIZER_RESOURCE))
-        self.tokenizer = HFTokenizer(tok_path, self.max_tokens)
+        self.tokenizer = minilm_tokenizer()
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = max(1, threads)
         opts.inter_op_num_threads = 1

@@ -7,6 +7,7 @@ point leaves every file fully indexed in its new version or untouched in its old
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import queue
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ragkeep.config.settings import Settings
-from ragkeep.embed.base import Embedder
+from ragkeep.embed.base import Embedder, Tokenizer
 from ragkeep.ingest.chunking import chunk_document
 from ragkeep.ingest.discover import Candidate, Unusable, WalkRules, walk_source
 from ragkeep.ingest.loaders import EmptyDocumentError, LoaderError, load_document
@@ -31,6 +32,7 @@ _T = TypeVar("_T")
 
 # Reasons that mean "nothing to index here" rather than "something went wrong".
 _SKIP_PREFIXES = ("unsupported file type", "not a regular file")
+_MOVED = "moved from "
 _QUEUE_DEPTH = 64  # prepared documents waiting for the embedder: bounds memory
 _GROUP_CHUNKS = 128  # chunks embedded together across documents, for full batches
 
@@ -42,6 +44,12 @@ class TextDocument:
     path: str
     title: str
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    old_path: str
+    doc: NewDocument
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +66,11 @@ class Indexer:
         store: SqliteStore,
         embedder: Callable[[], Embedder],
         settings: Settings,
+        tokenizer: Callable[[], Tokenizer],
     ) -> None:
         self._store = store
         self._embedder = embedder
+        self._tokenizer = tokenizer
         self._settings = settings
         self._rules = WalkRules(
             ignore=frozenset(settings.ingest.ignore), include_hidden=settings.ingest.include_hidden
@@ -85,15 +95,29 @@ class Indexer:
                     candidates.append(item)
                 else:
                     report.results.append(_unusable_result(item, existing))
-        gone = [p for p in existing if p not in seen and any(is_under(p, s) for s in sources)]
-        if gone:
-            report.results.extend(FileResult(p, FileOutcome.REMOVED, "file is gone") for p in gone)
-        # Known files that are gone or no longer indexable leave the index in one transaction.
-        doomed = [r.path for r in report.results if r.outcome is FileOutcome.REMOVED]
-        if doomed:
-            self._store.delete_documents(doomed)
+        # Known files that are no longer indexable leave the index in one transaction.
+        unusable = [r.path for r in report.results if r.outcome is FileOutcome.REMOVED]
+        if unusable:
+            self._store.delete_documents(unusable)
+        gone = {p for p in existing if p not in seen and any(is_under(p, s) for s in sources)}
+        # A new path whose bytes equal a vanished document's is that document, moved.
+        moved_from = {existing[p].content_hash: existing[p] for p in sorted(gone)}
+        if any(
+            existing.get(c.path) is None or existing[c.path].stamp != c.stamp for c in candidates
+        ):
+            # Load on this thread: native modules imported for the first time inside the
+            # producer thread have crashed the process (seen with onnxruntime).
+            self._tokenizer()
         items = ((c, existing.get(c.path)) for c in candidates)
-        self._run(items, len(candidates), self._prepare_file, report, progress)
+        prepare = functools.partial(self._prepare_file, moved_from=moved_from)
+        self._run(items, len(candidates), prepare, report, progress)
+        gone -= {r.reason.removeprefix(_MOVED) for r in report.results
+                 if r.outcome is FileOutcome.RENAMED and r.reason}  # fmt: skip
+        if gone:
+            self._store.delete_documents(sorted(gone))
+            report.results.extend(
+                FileResult(p, FileOutcome.REMOVED, "file is gone") for p in sorted(gone)
+            )
         report.seconds = time.perf_counter() - started
         report.generation = self._store.generation()
         return report
@@ -104,6 +128,7 @@ class Indexer:
         started = time.perf_counter()
         report = IndexReport()
         existing = {d.path: d for d in self._store.documents()}
+        self._tokenizer()  # on this thread, see sync_sources
         items = ((d, existing.get(d.path)) for d in docs)
         self._run(items, total, self._prepare_text, report, progress)
         report.seconds = time.perf_counter() - started
@@ -129,11 +154,13 @@ class Indexer:
         self,
         items: Iterator[tuple[_T, DocumentRow | None]],
         total: int,
-        prepare: Callable[[_T, DocumentRow | None], Prepared | FileResult],
+        prepare: Callable[[_T, DocumentRow | None], Prepared | Moved | FileResult],
         report: IndexReport,
         progress: ProgressFn | None,
     ) -> None:
-        q: queue.Queue[Prepared | FileResult | BaseException | None] = queue.Queue(_QUEUE_DEPTH)
+        q: queue.Queue[Prepared | Moved | FileResult | BaseException | None] = queue.Queue(
+            _QUEUE_DEPTH
+        )
         stop = threading.Event()
 
         def produce() -> None:
@@ -159,7 +186,11 @@ class Indexer:
                 if item is None:
                     break
                 done += 1
-                if isinstance(item, FileResult):
+                if isinstance(item, Moved):
+                    self._store.move_document(item.old_path, item.doc)
+                    item = FileResult(item.doc.path, FileOutcome.RENAMED, _MOVED + item.old_path)
+                    report.results.append(item)
+                elif isinstance(item, FileResult):
                     if item.outcome is FileOutcome.REMOVED:
                         self._store.delete_documents([item.path])
                     report.results.append(item)
@@ -203,7 +234,9 @@ class Indexer:
 
     # -- preparing one item --------------------------------------------------------------
 
-    def _prepare_file(self, cand: Candidate, row: DocumentRow | None) -> Prepared | FileResult:
+    def _prepare_file(
+        self, cand: Candidate, row: DocumentRow | None, moved_from: dict[str, DocumentRow]
+    ) -> Prepared | Moved | FileResult:
         path, stamp = cand.path, cand.stamp
         if row is not None and row.stamp == stamp:
             return FileResult(path, FileOutcome.UNCHANGED)
@@ -223,6 +256,9 @@ class Indexer:
         if row is not None and row.content_hash == content_hash:
             self._store.update_stamp(path, stamp)
             return FileResult(path, FileOutcome.UNCHANGED)
+        old = moved_from.pop(content_hash, None) if row is None and data else None
+        if old is not None:  # relink: no parsing, no chunking, no embedding
+            return Moved(old.path, NewDocument(path, old.title, stamp, content_hash, cand.source))
         if not data:
             return _keep_or_skip(path, row, "empty file")
         try:
@@ -246,9 +282,7 @@ class Indexer:
         self, doc: NewDocument, loaded: LoadedDocument, row: DocumentRow | None
     ) -> Prepared | FileResult:
         cfg = self._settings.chunking
-        drafts = chunk_document(
-            loaded, self._embedder().tokenizer, cfg.size_tokens, cfg.overlap_tokens
-        )
+        drafts = chunk_document(loaded, self._tokenizer(), cfg.size_tokens, cfg.overlap_tokens)
         if not drafts:
             return _keep_or_skip(doc.path, row, "no text")
         chunks = [

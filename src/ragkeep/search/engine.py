@@ -8,12 +8,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ragkeep.cache.results import EmbeddingCache, ResultCache, normalize_query
 from ragkeep.config.settings import SearchSettings
 from ragkeep.embed.base import Embedder
 from ragkeep.models import SearchHit, SearchMode
 from ragkeep.search import dense, fusion
+from ragkeep.search.ann import AnnIndex
 from ragkeep.search.bm25 import match_query
-from ragkeep.store.sqlite import SqliteStore
+from ragkeep.store.sqlite import SqliteStore, generation_of
 
 if TYPE_CHECKING:
     import sqlite3
@@ -40,17 +42,54 @@ class SearchRequest:
 
 class Searcher:
     def __init__(
-        self, store: SqliteStore, embedder: Callable[[], Embedder], settings: SearchSettings
+        self,
+        store: SqliteStore,
+        embedder: Callable[[], Embedder],
+        settings: SearchSettings,
+        *,
+        results: ResultCache | None = None,
+        embeddings: EmbeddingCache | None = None,
+        ann: AnnIndex | None = None,
     ) -> None:
         self._store = store
         self._embedder = embedder
         self._settings = settings
+        self.results = results
+        self.embeddings = embeddings
+        self.ann = ann
         self._matrix: _Matrix | None = None
         self._matrix_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragkeep-query")
 
     def search(self, req: SearchRequest) -> list[SearchHit]:
         n = max(req.candidates or self._settings.candidates, req.k)
+        key: str | None = None
+        with self._store.read() as c:
+            generation = generation_of(c)
+            if self.results is not None:
+                key = self.results.key(
+                    {
+                        "query": normalize_query(req.query),
+                        "mode": req.mode.value,
+                        "k": req.k,
+                        "collapse": req.collapse,
+                        "candidates": n,
+                    },
+                    generation,
+                )
+                cached = self.results.get(c, key, generation)
+                if cached is not None:
+                    return cached
+            hits, cacheable = self._search(c, req, n, generation)
+        if key is not None and self.results is not None and cacheable:
+            self.results.put(key, generation, hits)
+        return hits
+
+    def _search(
+        self, c: sqlite3.Connection, req: SearchRequest, n: int, generation: int
+    ) -> tuple[list[SearchHit], bool]:
+        """The hits, and whether they are the final answer for this generation (not an
+        exact-search stand-in while the ANN index is being rebuilt)."""
         # The query embedding (ONNX) and the BM25 query (SQLite) both release the GIL: in
         # hybrid mode they run at the same time, so latency is the slower one, not the sum.
         qvec: Future[npt.NDArray[np.float32]] | None = None
@@ -58,20 +97,50 @@ class Searcher:
             # Load the model (and numpy) on this thread: a first import inside a worker thread
             # can race with the caller's own import of numpy.
             embedder = self._embedder()
-            qvec = self._pool.submit(_first_row, embedder, req.query)
+            qvec = self._pool.submit(self._query_vector, embedder, req.query)
+        lists: list[list[tuple[int, float]]] = []
+        if req.mode is not SearchMode.DENSE:
+            match = match_query(req.query, self._settings.bm25_stopwords)
+            lists.append(self._store.bm25(c, match, n) if match else [])
+        final = True
+        if qvec is not None:
+            ranking, final = self._dense(c, generation, qvec.result(), n)
+            lists.append(ranking)
+        ranked = self._fuse(lists) if len(lists) == 2 else lists[0]
+        return self._hits(c, ranked, req), final
+
+    def _dense(
+        self, c: sqlite3.Connection, generation: int, qvec: npt.NDArray[np.float32], n: int
+    ) -> tuple[list[tuple[int, float]], bool]:
+        if self.ann is not None:
+            index = self.ann.get(generation)
+            if index is not None:
+                return self.ann.search(index, qvec, n), True
+            chunks = int(c.execute("SELECT count(*) FROM chunks").fetchone()[0])
+            if chunks >= self._settings.ann_min_vectors:
+                # Stale, damaged or missing: answer exactly now, rebuild in the background.
+                self.ann.rebuild_in_background(self._snapshot_vectors)
+                m = self._matrix_for(c, generation)
+                return dense.top_n(m.ids, m.vectors, qvec, n), False
+        m = self._matrix_for(c, generation)
+        return dense.top_n(m.ids, m.vectors, qvec, n), True
+
+    def _snapshot_vectors(
+        self,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], int]:
         with self._store.read() as c:
-            lists: list[list[tuple[int, float]]] = []
-            if req.mode is not SearchMode.DENSE:
-                match = match_query(req.query, self._settings.bm25_stopwords)
-                lists.append(self._store.bm25(c, match, n) if match else [])
-            if qvec is not None:
-                m = self._matrix_for(c)
-                lists.append(dense.top_n(m.ids, m.vectors, qvec.result(), n))
-            ranked = self._fuse(lists) if len(lists) == 2 else lists[0]
-            return self._hits(c, ranked, req)
+            ids, vectors = self._store.load_vectors(c)
+            return ids, vectors, generation_of(c)
+
+    def _query_vector(self, embedder: Embedder, query: str) -> npt.NDArray[np.float32]:
+        if self.embeddings is None:
+            return _first_row(embedder, query)
+        return self.embeddings.get_or_compute(query, lambda q: _first_row(embedder, q))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        if self.ann is not None:
+            self.ann.wait()
 
     def _fuse(self, lists: list[list[tuple[int, float]]]) -> list[tuple[int, float]]:
         if self._settings.fusion == "score":
@@ -108,9 +177,8 @@ class Searcher:
                 break
         return hits
 
-    def _matrix_for(self, c: sqlite3.Connection) -> _Matrix:
+    def _matrix_for(self, c: sqlite3.Connection, gen: int) -> _Matrix:
         """The vectors of the snapshot `c` sees, reloaded only when the generation moved."""
-        gen = int(c.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
         with self._matrix_lock:
             if self._matrix is None or self._matrix.generation != gen:
                 ids, vectors = self._store.load_vectors(c)

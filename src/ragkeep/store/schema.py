@@ -76,6 +76,23 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL
     );
     """,
+    # 2: the persistent result cache, shared by every process that opens the index.
+    """
+    CREATE TABLE result_cache (
+        key        TEXT PRIMARY KEY,
+        generation INTEGER NOT NULL,
+        value      TEXT NOT NULL,
+        size       INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        used_at    REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX result_cache_generation ON result_cache(generation);
+    CREATE INDEX result_cache_used ON result_cache(used_at);
+    CREATE TABLE cache_stats (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

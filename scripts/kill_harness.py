@@ -1,0 +1,153 @@
+"""Kill harness: SIGKILL `ragkeep add` at random moments and prove nothing is ever half-done.
+
+    python scripts/kill_harness.py --kills 50 [--docs 60] [--seed 1] [--workdir DIR]
+
+For each kill point: start `ragkeep add DOCS` in a new process, SIGKILL it after a random
+delay, then check that `ragkeep doctor` passes (integrity, FTS, every document complete or
+absent). Between kills some files are edited, so kills also land in updates. Finally a
+`sync` must complete and the results for a fixed query set must equal those of a clean
+build, exactly. Exit 0 when every check passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SCIFACT = ROOT.parent / "shared" / "eval" / "scifact" / "corpus.jsonl"
+QUERIES = [
+    "vitamin D deficiency and disease",
+    "gene expression in cancer cells",
+    "antibiotic resistance in bacteria",
+    "immune response to infection",
+    "protein folding",
+]
+
+
+@dataclass
+class HarnessResult:
+    kills: int = 0
+    killed_mid_ingest: int = 0  # kills after which some, but not all, documents were in
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def cli(data: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGKEEP_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ragkeep", "--data-dir", str(data), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"ragkeep {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def write_corpus(docs: Path, count: int) -> None:
+    docs.mkdir(parents=True)
+    with SCIFACT.open(encoding="utf-8") as fh:
+        for i, line in zip(range(count), fh, strict=False):
+            doc = json.loads(line)
+            (docs / f"doc{i:04}.txt").write_text(f"{doc['title']}\n\n{doc['text']}\n")
+
+
+def edit_some(docs: Path, rng: random.Random, n: int) -> None:
+    for path in rng.sample(sorted(docs.iterdir()), n):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(path.read_text() + f"\nRevision note {rng.randrange(10**6)}.\n")
+        os.replace(tmp, path)  # atomic, like an editor's save
+
+
+def results(data: Path) -> list[Any]:
+    """What the fixed queries return, without ids that differ between builds."""
+    out = []
+    for q in QUERIES:
+        for mode in ("bm25", "dense", "hybrid"):
+            hits = json.loads(cli(data, "search", q, "--mode", mode, "-k", "5", "--json").stdout)
+            out.append([(h["path"], h["text"], h["score"]) for h in hits])
+    return out
+
+
+def document_count(data: Path) -> int:
+    return int(json.loads(cli(data, "status", "--json").stdout)["documents"])
+
+
+def run_harness(kills: int, docs_count: int, seed: int, workdir: Path) -> HarnessResult:
+    rng = random.Random(seed)
+    docs, data = workdir / "docs", workdir / "data"
+    write_corpus(docs, docs_count)
+    result = HarnessResult()
+    # Measure how long an uninterrupted build takes, to spread kills over its whole length.
+    probe = workdir / "probe"
+    started = time.monotonic()
+    cli(probe, "add", str(docs))
+    full = time.monotonic() - started
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGKEEP_")}
+    for i in range(kills):
+        if i % 3 == 2:
+            edit_some(docs, rng, max(1, docs_count // 10))
+        before = document_count(data) if data.exists() else 0
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ragkeep", "--data-dir", str(data), "-q", "add", str(docs)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        time.sleep(rng.uniform(0.05, full))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        result.kills += 1
+        doctor = cli(data, "doctor", "--json", check=False)
+        if doctor.returncode != 0:
+            result.failures.append(f"kill {i}: doctor failed: {doctor.stdout}{doctor.stderr}")
+            break
+        after = document_count(data)
+        if before < after < docs_count:
+            result.killed_mid_ingest += 1
+    final = cli(data, "sync", "--json", check=False)
+    if final.returncode != 0:
+        result.failures.append(f"final sync exited {final.returncode}: {final.stderr}")
+        return result
+    clean = workdir / "clean"
+    cli(clean, "add", str(docs))
+    if document_count(data) != docs_count:
+        result.failures.append(f"{document_count(data)} documents after sync, not {docs_count}")
+    if results(data) != results(clean):
+        result.failures.append("results differ from a clean build")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--kills", type=int, default=50)
+    parser.add_argument("--docs", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ragkeep-kill-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        result = run_harness(args.kills, args.docs, args.seed, workdir)
+    print(json.dumps({"kills": result.kills, "killed_mid_ingest": result.killed_mid_ingest,
+                      "failures": result.failures, "ok": result.ok}, indent=2))  # fmt: skip
+    sys.exit(0 if result.ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""An optional approximate nearest-neighbour index (usearch HNSW, f16) for large corpora.
+
+It is a *derived* file: rebuilt from the database, never trusted blindly. Its stamp records
+the store generation it was built from and the SHA-256 of its bytes. A search uses it only
+when the stamp's generation equals the snapshot's and the bytes hash to the stamp; anything
+else (stale, damaged, half-written, missing) means exact search now and a rebuild in the
+background, so searches keep answering and are never answered from out-of-date vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+log = logging.getLogger(__name__)
+
+DERIVED_DIR = "derived"
+
+
+@dataclass(frozen=True, slots=True)
+class AnnStamp:
+    generation: int
+    model_id: str
+    dimension: int
+    count: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    generation: int
+    index: Any  # usearch.index.Index
+
+
+class AnnIndex:
+    def __init__(self, data_dir: Path, model_id: str, dimension: int) -> None:
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model_id)
+        self.dir = data_dir / DERIVED_DIR
+        self.path = self.dir / f"ann-{safe}.usearch"
+        self.stamp_path = self.dir / f"ann-{safe}.json"
+        self.model_id = model_id
+        self.dimension = dimension
+        self._loaded: _Loaded | None = None
+        self._lock = threading.Lock()
+        self._building: threading.Thread | None = None
+        # Import order matters: importing usearch before onnxruntime makes the later
+        # onnxruntime import crash the process (usearch 2.26, onnxruntime 1.32). Import both
+        # here, in that order, before anything can import onnxruntime lazily.
+        import onnxruntime  # noqa: F401
+        import usearch.index  # noqa: F401
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def state(self, generation: int) -> str:
+        """ "fresh", "stale", "missing" or "damaged" for the given store generation."""
+        stamp = self._stamp()
+        if stamp is None or not self.path.exists():
+            return "missing" if not self.stamp_path.exists() else "damaged"
+        if stamp.model_id != self.model_id or stamp.dimension != self.dimension:
+            return "stale"
+        try:
+            data = self.path.read_bytes()
+        except OSError:
+            return "damaged"
+        if hashlib.sha256(data).hexdigest() != stamp.sha256:
+            return "damaged"
+        return "fresh" if stamp.generation == generation else "stale"
+
+    def get(self, generation: int) -> Any | None:
+        """The index for exactly this generation, or None (then search exactly)."""
+        with self._lock:
+            if self._loaded is not None and self._loaded.generation == generation:
+                return self._loaded.index
+            self._loaded = None
+            stamp = self._stamp()
+            if stamp is None or stamp.generation != generation or stamp.model_id != self.model_id:
+                return None
+            try:
+                data = self.path.read_bytes()  # one read: hash and load the same bytes
+            except OSError:
+                return None
+            if hashlib.sha256(data).hexdigest() != stamp.sha256:
+                log.warning("ANN index %s is damaged; using exact search", self.path)
+                return None
+            from usearch.index import Index
+
+            index = Index.restore(data)
+            if index is None or len(index) != stamp.count:
+                return None
+            self._loaded = _Loaded(generation, index)
+            return index
+
+    def search(self, index: Any, query: npt.NDArray[np.float32], n: int) -> list[tuple[int, float]]:
+        matches = index.search(query, min(n, len(index)))
+        # usearch's inner-product distance is 1 - dot: turn it back into a similarity.
+        return [
+            (int(k), float(1.0 - d)) for k, d in zip(matches.keys, matches.distances, strict=True)
+        ]
+
+    def _stamp(self) -> AnnStamp | None:
+        try:
+            return AnnStamp(**json.loads(self.stamp_path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    # -- building --------------------------------------------------------------------------
+
+    def build(
+        self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32], generation: int
+    ) -> None:
+        """Write the index for `generation` atomically: temp file, fsync, rename, stamp last."""
+        from usearch.index import Index
+
+        index = Index(ndim=self.dimension, metric="ip", dtype="f16")
+        if len(ids):
+            index.add(ids, vectors)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".ann-", suffix=".tmp")
+        os.close(fd)
+        try:
+            index.save(tmp)
+            data = Path(tmp).read_bytes()
+            _fsync(tmp)
+            stamp = AnnStamp(generation, self.model_id, self.dimension, len(ids),
+                             hashlib.sha256(data).hexdigest())  # fmt: skip
+            os.replace(tmp, self.path)
+            # The stamp is written last: a crash before this leaves a stamp that does not
+            # match the file, which reads as "damaged" and is rebuilt.
+            _atomic_write(self.stamp_path, json.dumps(asdict(stamp)))
+            _fsync(self.dir)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def rebuild_in_background(
+        self, load: Callable[[], tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], int]]
+    ) -> None:
+        """Start one rebuild thread unless one is running; searches do not wait for it."""
+        with self._lock:
+            if self._building is not None and self._building.is_alive():
+                return
+            self._building = threading.Thread(
+                target=self._rebuild, args=(load,), name="ragkeep-ann-build", daemon=True
+            )
+            self._building.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        building = self._building
+        if building is not None:
+            building.join(timeout)
+
+    def _rebuild(
+        self, load: Callable[[], tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], int]]
+    ) -> None:
+        try:
+            ids, vectors, generation = load()
+            self.build(ids, vectors, generation)
+        except Exception:  # exact search keeps serving; the next stale search retries
+            log.exception("rebuilding the ANN index failed")
+
+    def delete(self) -> None:
+        for path in (self.stamp_path, self.path):
+            path.unlink(missing_ok=True)
+        with self._lock:
+            self._loaded = None
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync(path: str | Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

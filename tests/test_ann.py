@@ -1,0 +1,123 @@
+"""The optional ANN index: used only when fresh and intact, rebuilt otherwise, never wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ragkeep import Keep
+from ragkeep.search.ann import AnnIndex
+
+from conftest import run_cli, write
+
+ANN = {"flags.ann_index": True, "search.ann_min_vectors": 0}
+
+
+def _unit(rows: int, dim: int = 8, seed: int = 0) -> np.ndarray:  # type: ignore[type-arg]
+    rng = np.random.default_rng(seed)
+    m = rng.normal(size=(rows, dim)).astype(np.float32)
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+def test_build_stamp_and_states(tmp_path: Path) -> None:
+    ann = AnnIndex(tmp_path, "model", 8)
+    assert ann.state(1) == "missing" and ann.get(1) is None
+    vectors = _unit(200)
+    ids = np.arange(1000, 1200, dtype=np.int64)
+    ann.build(ids, vectors, generation=5)
+    assert ann.state(5) == "fresh" and ann.state(6) == "stale"
+    index = ann.get(5)
+    assert index is not None and ann.get(6) is None
+    hits = ann.search(index, vectors[17], 3)
+    assert hits[0][0] == 1017 and hits[0][1] == pytest.approx(1.0, abs=1e-2)
+    assert not list(ann.dir.glob("*.tmp"))  # the temp files are gone
+
+
+def test_a_damaged_file_is_never_used(tmp_path: Path) -> None:
+    ann = AnnIndex(tmp_path, "model", 8)
+    ann.build(np.arange(50, dtype=np.int64), _unit(50), generation=1)
+    data = bytearray(ann.path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    ann.path.write_bytes(bytes(data))
+    fresh = AnnIndex(tmp_path, "model", 8)  # a new process: nothing cached
+    assert fresh.state(1) == "damaged" and fresh.get(1) is None
+    ann.stamp_path.write_text("{not json")
+    assert fresh.state(1) == "damaged"
+    ann.delete()
+    assert fresh.state(1) == "missing"
+
+
+@pytest.fixture
+def ann_keep(data_dir: Path, docs_dir: Path) -> Keep:
+    for i, topic in enumerate(["puffins nest in burrows", "otters eat crabs", "gannets dive"]):
+        write(docs_dir / f"{i}.md", f"Seabird notes: {topic}. " * 5)
+    k = Keep(data_dir, overrides=ANN)
+    k.add([docs_dir])
+    return k
+
+
+def test_search_answers_exactly_until_the_index_is_built(ann_keep: Keep, docs_dir: Path) -> None:
+    exact = ann_keep.search("otters crabs", 3, "dense")  # no index yet: exact, build starts
+    assert ann_keep._searcher.ann is not None
+    ann_keep._searcher.ann.wait(30)
+    gen = ann_keep.status().generation
+    assert ann_keep._searcher.ann.state(gen) == "fresh"
+    approx = ann_keep.search("otters crabs", 3, "dense")
+    assert [h.chunk_id for h in approx] == [h.chunk_id for h in exact]
+    # A commit makes the file stale: the next search is exact again and triggers a rebuild.
+    write(docs_dir / "new.md", "Otters crack crabs on their bellies.")
+    ann_keep.sync()
+    after = ann_keep.search("otters crabs bellies", 1, "dense")
+    assert after[0].path.endswith("new.md")
+    ann_keep._searcher.ann.wait(30)
+    assert ann_keep._searcher.ann.state(ann_keep.status().generation) == "fresh"
+    ann_keep.close()
+
+
+def test_exact_stand_ins_are_not_cached(ann_keep: Keep) -> None:
+    ann_keep.search("gannets", 2, "dense")  # exact stand-in while building
+    assert ann_keep.cache_stats()["persistent_entries"] == 0
+    assert ann_keep._searcher.ann is not None
+    ann_keep._searcher.ann.wait(30)
+    ann_keep.search("gannets", 2, "dense")
+    assert ann_keep.cache_stats()["persistent_entries"] == 1
+    ann_keep.close()
+
+
+def test_doctor_checks_and_rebuilds_the_ann_file(ann_keep: Keep) -> None:
+    ann_keep.search("puffins", 1, "dense")
+    ann = ann_keep._searcher.ann
+    assert ann is not None
+    ann.wait(30)
+    assert ann_keep.doctor().ok
+    ann.path.write_bytes(b"garbage")
+    report = ann_keep.doctor()
+    assert not report.ok and "damaged" in str(report.to_dict())
+    assert ann_keep.doctor(repair=True).ok
+    assert ann.state(ann_keep.status().generation) == "fresh"
+    ann_keep.close()
+
+
+def test_the_flag_is_off_by_default_and_leaves_no_file(keep: Keep, docs_dir: Path) -> None:
+    write(docs_dir / "a.md", "Shags and cormorants.")
+    keep.add([docs_dir])
+    keep.search("shags", 1, "dense")
+    assert not (keep.data_dir / "derived").exists()
+    assert run_cli("flags", "list", "--json", data_dir=keep.data_dir).json()
+
+
+def test_enabling_the_flag_without_usearch_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    import ragkeep.config.flags as flags_module
+    from ragkeep.config.flags import FlagError, check_requirements
+
+    spec = flags_module.FLAGS["ann_index"]
+    monkeypatch.setitem(
+        flags_module.FLAGS, "ann_index", dataclasses.replace(spec, module="no_such_package_x")
+    )
+    with pytest.raises(FlagError, match=r"ragkeep\[ann\]"):
+        check_requirements({"ann_index": True})
+    check_requirements({"ann_index": False})

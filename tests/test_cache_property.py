@@ -1,0 +1,123 @@
+"""Stateful property: with caching on, every search returns exactly what it returns with caching
+off, across random adds, updates, deletes, syncs, searches and settings changes."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    rule,
+    run_state_machine_as_test,
+)
+
+from ragkeep import Keep
+
+VOCAB = ["owl", "heron", "otter", "river", "night", "hunts", "fish", "nest", "reed", "marsh"]
+NAMES = ["a.md", "b.txt", "c.md", "d.txt"]
+SETTINGS: list[dict[str, Any]] = [
+    {},
+    {"search.rrf_k": 5},
+    {"search.fusion": "score"},
+    {"search.candidates": 10},
+    {"search.bm25_stopwords": False},
+]
+
+
+class CachedEqualsUncached(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.root = Path(tempfile.mkdtemp(prefix="ragkeep-prop-"))
+        self.docs = self.root / "docs"
+        self.docs.mkdir()
+        self.data = self.root / "data"
+        self.cached: Keep | None = None
+        self.plain: Keep | None = None
+
+    def _open(self, overrides: dict[str, Any]) -> None:
+        self._close()
+        self.cached = Keep(self.data, overrides=overrides)
+        self.plain = Keep(self.data, overrides={**overrides, "flags.caching": False})
+
+    def _close(self) -> None:
+        for k in (self.cached, self.plain):
+            if k is not None:
+                k.close()
+
+    @initialize()
+    def start(self) -> None:
+        self._open({})
+        assert self.cached is not None
+        (self.docs / "a.md").write_text("owl heron river night.", encoding="utf-8")
+        (self.docs / "b.txt").write_text("otter fish reed marsh.", encoding="utf-8")
+        self.cached.add([self.docs])
+
+    @rule(
+        name=st.sampled_from(NAMES),
+        words=st.lists(st.sampled_from(VOCAB), min_size=1, max_size=8),
+        then_sync=st.booleans(),
+    )
+    def write_file(self, name: str, words: list[str], then_sync: bool) -> None:
+        (self.docs / name).write_text(" ".join(words) + ".", encoding="utf-8")
+        if then_sync:  # most edits are followed by a sync, as with `ragkeep watch`
+            self.sync(use_cached=len(words) % 2 == 0)
+
+    @rule(name=st.sampled_from(NAMES), then_sync=st.booleans())
+    def delete_file(self, name: str, then_sync: bool) -> None:
+        (self.docs / name).unlink(missing_ok=True)
+        if then_sync:
+            self.sync(use_cached=True)
+
+    @rule(use_cached=st.booleans())
+    def sync_rule(self, use_cached: bool) -> None:
+        self.sync(use_cached)
+
+    def sync(self, use_cached: bool) -> None:
+        keep = self.cached if use_cached else self.plain
+        assert keep is not None
+        keep.sync()
+
+    @rule(
+        query=st.lists(st.sampled_from(VOCAB), min_size=1, max_size=3),
+        mode=st.sampled_from(["bm25", "dense", "hybrid"]),
+        k=st.integers(min_value=1, max_value=5),
+        repeat=st.integers(min_value=1, max_value=2),
+    )
+    def search(self, query: list[str], mode: str, k: int, repeat: int) -> None:
+        assert self.cached is not None and self.plain is not None
+        text = " ".join(query)
+        for _ in range(repeat):  # the second time is a cache hit
+            assert self.cached.search(text, k, mode) == self.plain.search(text, k, mode)
+
+    @rule(overrides=st.sampled_from(SETTINGS))
+    def change_settings(self, overrides: dict[str, Any]) -> None:
+        self._open(overrides)
+
+    def teardown(self) -> None:
+        self._close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+_common = {
+    "deadline": None,
+    "stateful_step_count": 16,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much],
+    "derandomize": False,
+    "database": None,
+}
+
+
+def test_caching_never_changes_results() -> None:
+    run_state_machine_as_test(CachedEqualsUncached, settings=settings(max_examples=200, **_common))
+
+
+@pytest.mark.slow
+def test_caching_never_changes_results_long() -> None:
+    run_state_machine_as_test(CachedEqualsUncached, settings=settings(max_examples=2000, **_common))
