@@ -252,7 +252,7 @@ def test_a_commit_makes_cached_results_unreachable(keep: Keep, docs_dir: Path) -
 
 @pytest.mark.parametrize(
     "override",
-    [{"search.rrf_k": 5}, {"search.fusion": "score"}, {"search.bm25_stopwords": False}],
+    [{"search.dense_weight": 0.3}, {"search.fusion": "rrf"}, {"search.bm25_stopwords": False}],
 )
 def test_a_settings_change_misses_the_cache(data_dir: Path, docs_dir: Path,
                                             override: dict[str, object]) -> None:  # fmt: skip

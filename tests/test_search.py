@@ -93,11 +93,32 @@ def test_dense_matrix_follows_new_commits(small_index: Keep, docs_dir: Path) -> 
     assert Path(after[0].path).name == "giraffes.md"
 
 
-def test_score_fusion_is_selectable(data_dir: Path, docs_dir: Path) -> None:
+def test_both_fusions_are_selectable(data_dir: Path, docs_dir: Path) -> None:
     write(docs_dir / "owls.md", "Owls hunt at night. Barn owls eat voles and mice.")
     write(docs_dir / "bees.md", "Honey bees build wax combs.")
-    with Keep(data_dir, overrides={"search.fusion": "score"}) as k:
+    with Keep(data_dir) as k:  # default: score fusion
         k.add([docs_dir])
         hits = k.search("barn owls", 2, "hybrid")
     assert Path(hits[0].path).name == "owls.md"
-    assert 0 < hits[0].score <= 1.0  # normalised scores, not RRF's 1/(k+rank)
+    assert hits[0].score == pytest.approx(1.0)  # top of both normalised lists
+    with Keep(data_dir, overrides={"search.fusion": "rrf"}) as k:
+        hits = k.search("barn owls", 2, "hybrid")
+    assert Path(hits[0].path).name == "owls.md"
+    assert hits[0].score <= 2 / 61 + 1e-6  # RRF: at most 1/(60+1) from each list
+
+
+def test_bm25_max_df_leaves_out_words_found_almost_everywhere(
+    data_dir: Path, docs_dir: Path
+) -> None:
+    for i in range(5):
+        write(docs_dir / f"{i}.md", f"Wetland survey number {i} of common birds.")
+    write(docs_dir / "rare.md", "Wetland survey of the rare bittern.")
+    with Keep(data_dir, overrides={"search.bm25_max_df": 0.5}) as k:
+        k.add([docs_dir])
+        # "wetland" and "survey" are in every chunk: only "bittern" is searched for.
+        hits = k.search("wetland survey bittern", 10, "bm25")
+        assert [Path(h.path).name for h in hits] == ["rare.md"]
+        # Nothing would remain: all the words are searched for.
+        assert len(k.search("wetland survey", 10, "bm25")) == 6
+    with Keep(data_dir) as k:  # default 1.0: every word counts
+        assert len(k.search("wetland survey bittern", 10, "bm25")) == 6

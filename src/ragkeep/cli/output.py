@@ -92,8 +92,8 @@ def report_summary(report: IndexReport) -> None:
             err.print(f"  [red]failed[/]  {escape(r.path)}: {escape(r.reason or '')}")
         elif r.outcome is FileOutcome.SKIPPED and not (r.reason or "").startswith("unsupported"):
             err.print(f"  [yellow]skipped[/] {escape(r.path)}: {escape(r.reason or '')}")
-        elif r.outcome is FileOutcome.REMOVED and r.reason:
-            err.print(f"  [dim]removed[/] {escape(r.path)}: {escape(r.reason)}")
+        elif r.outcome in (FileOutcome.REMOVED, FileOutcome.RENAMED) and r.reason:
+            err.print(f"  [dim]{r.outcome.value}[/] {escape(r.path)}: {escape(r.reason)}")
         for warning in r.warnings:
             err.print(f"  [yellow]warning[/] {escape(r.path)}: {escape(warning)}")
 

@@ -47,16 +47,23 @@ STOPWORDS = frozenset(
 )
 
 
-def match_query(text: str, drop_stopwords: bool = True) -> str | None:
-    """Free text → an FTS5 OR-query of quoted terms; None when there is nothing to search.
+def query_terms(text: str, drop_stopwords: bool = True) -> list[str]:
+    """The distinct lower-cased words of `text`, stop words dropped unless nothing is left
+    (a query made only of stop words, "to be or not to be", still searches for them)."""
+    terms = list(dict.fromkeys(t.lower() for t in _WORD.findall(text)))
+    if drop_stopwords:
+        terms = [t for t in terms if t not in STOPWORDS] or terms
+    return terms
+
+
+def match_expression(terms: list[str]) -> str | None:
+    """An FTS5 OR-query of quoted terms; None when there is nothing to search.
 
     Quoting every term means user input can never be parsed as FTS5 syntax (NEAR, column
     filters, unbalanced quotes), so no query text can make the search fail.
     """
-    terms = dict.fromkeys(t.lower() for t in _WORD.findall(text))
-    if not terms:
-        return None
-    # A query made only of stop words ("to be or not to be") still searches for them.
-    if drop_stopwords:
-        terms = {t: None for t in terms if t not in STOPWORDS} or terms
-    return " OR ".join(f'"{t}"' for t in terms)
+    return " OR ".join(f'"{t}"' for t in terms) if terms else None
+
+
+def match_query(text: str, drop_stopwords: bool = True) -> str | None:
+    return match_expression(query_terms(text, drop_stopwords))

@@ -420,6 +420,14 @@ class SqliteStore:
         ).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
 
+    def term_chunks(self, c: sqlite3.Connection, term: str) -> int:
+        """How many chunks contain `term` (after the index's stemming)."""
+        return int(
+            c.execute(
+                "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'"{term}"',)
+            ).fetchone()[0]
+        )
+
     def load_vectors(
         self, c: sqlite3.Connection
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
