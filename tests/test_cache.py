@@ -100,7 +100,9 @@ def _get(cache: PersistentCache, store: SqliteStore, key: str) -> str | None:
 
 def test_persistent_ttl_expiry_and_sweep(store: SqliteStore) -> None:
     clock = Clock()
-    cache = PersistentCache(store, max_bytes=10_000, max_entries=100, ttl_s=60, clock=clock)
+    cache = PersistentCache(
+        store, max_bytes=10_000, max_entries=100, ttl_s=60, clock=clock, sweep_every=1
+    )
     cache.put("k", 1, "value")
     clock.now += 59
     assert _get(cache, store, "k") == "value"
@@ -122,7 +124,9 @@ def test_persistent_without_ttl_never_expires(store: SqliteStore) -> None:
 
 def test_persistent_bounds_evict_least_recently_used(store: SqliteStore) -> None:
     clock = Clock()
-    cache = PersistentCache(store, max_bytes=10_000, max_entries=3, ttl_s=0, clock=clock)
+    cache = PersistentCache(
+        store, max_bytes=10_000, max_entries=3, ttl_s=0, clock=clock, sweep_every=1
+    )
     for i, key in enumerate("abc"):
         clock.now = 1000 + i
         cache.put(key, 1, "v")
@@ -132,10 +136,21 @@ def test_persistent_bounds_evict_least_recently_used(store: SqliteStore) -> None
     assert _get(cache, store, "b") is None  # b was least recently used
     assert {k for k in "acd" if _get(cache, store, k)} == set("acd")
     assert cache.stats.evictions == 1
-    by_bytes = PersistentCache(store, max_bytes=10, max_entries=100, ttl_s=0, clock=clock)
+    by_bytes = PersistentCache(
+        store, max_bytes=10, max_entries=100, ttl_s=0, clock=clock, sweep_every=1
+    )
     by_bytes.put("e", 1, "x" * 8)
     by_bytes.put("f", 1, "y" * 8)  # 16 bytes > 10: everything older goes
     assert by_bytes.entries() == (1, 8)
+
+
+def test_bounds_are_enforced_every_few_writes_not_every_write(store: SqliteStore) -> None:
+    cache = PersistentCache(store, max_bytes=10_000, max_entries=2, ttl_s=0, sweep_every=4)
+    for key in "abc":
+        cache.put(key, 1, "v")
+    assert cache.entries()[0] == 3  # over the bound until the next sweep
+    cache.put("d", 1, "v")  # the 4th write sweeps
+    assert cache.entries()[0] == 2 and cache.stats.evictions == 2
 
 
 def test_persistent_purges_older_generations(store: SqliteStore) -> None:

@@ -20,6 +20,9 @@ from ragkeep.store.sqlite import SqliteStore, StoreError
 TOUCH_INTERVAL_S = 60.0
 # A search never waits longer than this to store its result; a busy index skips the entry.
 WRITE_WAIT_S = 0.05
+# Expiry and size bounds need scans of the table; they run every this many writes, so a
+# search pays for a sweep rarely. The table can exceed its bounds by this many entries.
+SWEEP_EVERY = 32
 
 
 class PersistentCache:
@@ -31,8 +34,11 @@ class PersistentCache:
         max_entries: int,
         ttl_s: float,
         clock: Callable[[], float] = time.time,
+        sweep_every: int = SWEEP_EVERY,
     ) -> None:
         self._store = store
+        self._sweep_every = max(1, sweep_every)
+        self._puts = 0
         self.max_bytes = max_bytes
         self.max_entries = max_entries
         self.ttl_s = ttl_s
@@ -74,12 +80,9 @@ class PersistentCache:
                 self._flush_touches(c, now)
                 # Entries of older generations can never be hit again: purge them lazily here.
                 c.execute("DELETE FROM result_cache WHERE generation < ?", (generation,))
-                if self.ttl_s > 0:
-                    expired = c.execute(
-                        "DELETE FROM result_cache WHERE created_at <= ?", (now - self.ttl_s,)
-                    ).rowcount
-                    self.stats.expirations += expired
-                self.stats.evictions += self._enforce_bounds(c)
+                self._puts += 1
+                if self._puts % self._sweep_every == 0:
+                    self._sweep(c, now)
         except (sqlite3.Error, StoreError):
             self.write_errors += 1
 
@@ -94,6 +97,14 @@ class PersistentCache:
                 "SELECT count(*), coalesce(sum(size), 0) FROM result_cache"
             ).fetchone()
         return int(count), int(size)
+
+    def _sweep(self, c: sqlite3.Connection, now: float) -> None:
+        if self.ttl_s > 0:
+            expired = c.execute(
+                "DELETE FROM result_cache WHERE created_at <= ?", (now - self.ttl_s,)
+            ).rowcount
+            self.stats.expirations += expired
+        self.stats.evictions += self._enforce_bounds(c)
 
     def _flush_touches(self, c: sqlite3.Connection, now: float) -> None:
         if self._touch:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ragkeep.embed.base import EmbedderError
 
@@ -60,6 +61,65 @@ def minilm_tokenizer() -> HFTokenizer:
         return _tokenizer
 
 
+def _optimized_cache_path(model_path: Path, ort_version: str) -> Path:
+    """Where this machine's graph-optimised copy of the model is kept.
+
+    The optimised graph can contain CPU-specific kernels, so the key covers the model file,
+    the ONNX Runtime version and the CPU's feature flags.
+    """
+    import hashlib
+    import platform
+
+    from platformdirs import user_cache_dir
+
+    try:
+        flags = next(
+            (ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")),
+            "",
+        )
+    except OSError:
+        flags = platform.processor()
+    st = model_path.stat()
+    key = f"{model_path}|{st.st_size}|{st.st_mtime_ns}|{ort_version}|{platform.machine()}|{flags}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return Path(user_cache_dir("ragkeep", appauthor=False)) / "onnx" / f"minilm-{digest}.onnx"
+
+
+def _open_session(ort: Any, model_path: Path, opts: Any) -> Any:
+    """An ORT session, from the cached optimised graph when there is one.
+
+    Optimising the graph at every load took most of a cold `ragkeep search`; the optimised
+    copy loads several times faster with optimisation switched off. The cache is an
+    optimisation only: any problem with it falls back to the shipped model.
+    """
+    cached = _optimized_cache_path(model_path, ort.__version__)
+    if cached.is_file():
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        try:
+            return ort.InferenceSession(
+                str(cached), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception:
+            cached.unlink(missing_ok=True)
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    tmp = None
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        opts.optimized_model_filepath = str(tmp)
+    except OSError:
+        tmp = None  # a read-only home: just do not cache
+    try:
+        session = ort.InferenceSession(
+            str(model_path), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:
+        raise EmbedderError(f"could not load {model_path}: {exc}") from exc
+    if tmp is not None and tmp.exists():
+        os.replace(tmp, cached)  # atomic: another process never sees half a file
+    return session
+
+
 class OnnxMiniLM:
     """Mean-pooled, L2-normalised sentence embeddings from the int8 ONNX export."""
 
@@ -97,12 +157,7 @@ class OnnxMiniLM:
         # Idle ORT threads otherwise spin for a while after each run, stealing the cores that
         # SQLite and numpy need between embeddings (measured: slower queries on 2 cores).
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self._session = ort.InferenceSession(
-                str(model_path), sess_options=opts, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:
-            raise EmbedderError(f"could not load {model_path}: {exc}") from exc
+        self._session = _open_session(ort, model_path, opts)
         self._input_names = {i.name for i in self._session.get_inputs()}
         # ORT sessions are thread-safe for run(), but two concurrent runs on 2 cores only
         # thrash; serialising keeps latency predictable.
