@@ -84,6 +84,7 @@ def trace_hit_rate(data: Path, queries: list[str], trace: list[int], write_every
     ideal_hits = 0
     seen: set[int] = set()
     with Keep(data) as keep:
+        keep.clear_cache()  # the trace starts cold, as the ideal hit rate assumes
         before = keep.cache_stats()
         started = time.perf_counter()
         for i, qi in enumerate(trace):
