@@ -201,6 +201,7 @@ def watch(
     ] = 1.0,
 ) -> None:
     """Keep the index in sync with file changes until interrupted (Ctrl-C)."""
+    import signal
     import threading
 
     from ragkeep.ingest.watch import watch as run_watch
@@ -216,11 +217,12 @@ def watch(
             _fail("nothing to watch: add a folder first, or name one")
         output.info(f"watching {len(sources)} folder(s); Ctrl-C to stop")
         stop = threading.Event()
-        try:
-            run_watch(keep, sources, stop, debounce_s=debounce, on_report=_finish_summary)
-        except KeyboardInterrupt:
-            stop.set()
-            output.info("stopped")
+        # Ctrl-C or SIGTERM ask the loop to stop after the sync in progress, instead of
+        # raising KeyboardInterrupt at an arbitrary point.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        run_watch(keep, sources, stop, debounce_s=debounce, on_report=_finish_summary)
+        output.info("stopped")
 
 
 def _finish_summary(report: Any) -> None:
