@@ -36,6 +36,8 @@ def main() -> None:
         write_result("eval", {"command": "ragkeep " + " ".join(cmd[2:]), **json.loads(out.stdout)})
         run(str(HERE / "fusion_sweep.py"))
     run(str(HERE / "bench_query.py"))
+    run(str(HERE / "bench_cache.py"))
+    run(str(HERE / "bench_sync.py"), *limit)
     print(f"results in {RESULTS}")
 
 
