@@ -329,3 +329,25 @@ def test_clear_empties_both_tiers(store: SqliteStore) -> None:
     cache.put("k", 1, [_hit(1)])
     assert cache.clear() == 1
     assert len(cache.memory) == 0 and cache.persistent.entries() == (0, 0)
+
+
+def test_a_schema_or_model_change_misses_the_cache(
+    data_dir: Path, docs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ragkeep.keep as keep_module
+
+    write(docs_dir / "a.md", "Kittiwakes nest on narrow ledges.")
+    with Keep(data_dir) as k:
+        k.add([docs_dir])
+        k.search("kittiwakes", 3, "hybrid")
+    monkeypatch.setattr(keep_module, "SCHEMA_VERSION", keep_module.SCHEMA_VERSION + 1)
+    with Keep(data_dir) as k:
+        k.search("kittiwakes", 3, "hybrid")
+        assert k.cache_stats()["persistent"]["hits"] == 0
+    monkeypatch.undo()
+    # The model id is part of the fingerprint in the same way (an index refuses a different
+    # model outright, see test_store.py): the same parts with another model give another key.
+    base = {"search": {}, "ann_index": False, "model": "m1", "schema": 2}
+    from ragkeep.cache.results import fingerprint
+
+    assert fingerprint(base) != fingerprint({**base, "model": "m2"})

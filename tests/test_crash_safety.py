@@ -24,6 +24,8 @@ def _harness() -> ModuleType:
 
 
 def test_ten_random_kills(tmp_path: Path) -> None:
+    """After every kill: doctor passes, every document complete or absent; then a sync
+    finishes the rest and every document is back."""
     result = _harness().run_harness(kills=10, docs_count=40, seed=3, workdir=tmp_path)
     assert result.ok, result.failures
     assert result.kills == 10
@@ -31,7 +33,9 @@ def test_ten_random_kills(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_fifty_random_kills(tmp_path: Path) -> None:
+def test_fifty_random_kills_converge_to_a_clean_build(tmp_path: Path) -> None:
+    # Known open problem (docs/concurrency.md): after 50 kills with edits in between, the
+    # index is consistent but BM25 results for one query have differed from a clean build.
     result = _harness().run_harness(kills=50, docs_count=60, seed=11, workdir=tmp_path)
     assert result.ok, result.failures
-    assert result.killed_mid_ingest >= 5
+    assert result.converged, result.divergence
