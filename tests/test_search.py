@@ -11,6 +11,8 @@ from ragkeep import Keep
 from ragkeep.search import fusion
 from ragkeep.search.bm25 import match_query
 from ragkeep.search.dense import top_n
+from ragkeep.search.ordering import ties_cross, untie
+from ragkeep.store.records import VectorTable
 
 from conftest import write
 
@@ -24,17 +26,51 @@ def test_match_query_quotes_every_term() -> None:
     assert match_query("Café café") == '"café"'
 
 
-def test_dense_top_n_is_exact_and_deterministic() -> None:
+def _table(ids: np.ndarray, m: np.ndarray, rows: np.ndarray | None = None) -> VectorTable:
+    rows = np.arange(len(ids), dtype=np.int64) if rows is None else rows
+    return VectorTable(ids=ids, rows=rows, matrix=m)
+
+
+def test_dense_top_n_is_exact() -> None:
     rng = np.random.default_rng(0)
     m = rng.normal(size=(50, 8)).astype(np.float32)
     m /= np.linalg.norm(m, axis=1, keepdims=True)
     ids = np.arange(100, 150, dtype=np.int64)
     q = m[7]
-    got = top_n(ids, m, q, 5)
+    got = top_n(_table(ids, m), q, 5)
     brute = sorted(((int(ids[i]), float(m[i] @ q)) for i in range(50)), key=lambda t: -t[1])[:5]
     assert [g[0] for g in got] == [b[0] for b in brute]
     assert got[0][0] == 107
-    assert top_n(ids[:0], m[:0], q, 5) == []
+    assert top_n(_table(ids[:0], m[:0]), q, 5) == []
+
+
+def test_dense_top_n_keeps_every_chunk_tying_with_the_last() -> None:
+    # Six chunks share one vector (same text in six files): all tie, and all are returned
+    # so the caller can cut by location rather than by storage order.
+    m = np.array([[1.0, 0.0], [0.6, 0.8]], dtype=np.float32)
+    ids = np.arange(1, 9, dtype=np.int64)
+    rows = np.array([1, 0, 0, 0, 0, 0, 0, 1], dtype=np.int64)
+    got = top_n(_table(ids, m, rows), np.array([1.0, 0.0], dtype=np.float32), 3)
+    assert sorted(cid for cid, _ in got) == [2, 3, 4, 5, 6, 7]
+    assert len({score for _, score in got}) == 1
+
+
+def test_untie_orders_ties_by_location_not_by_id() -> None:
+    keys = {5: ("/b", 0), 9: ("/a", 1), 7: ("/a", 0)}
+    looked_up: list[list[int]] = []
+
+    def lookup(ids: list[int]) -> dict[int, tuple[str, int]]:
+        looked_up.append(ids)
+        return {i: keys[i] for i in ids}
+
+    ranking = [(1, 3.0), (5, 2.0), (9, 2.0), (7, 2.0), (4, 1.0)]
+    assert untie(ranking, 2, lookup) == [(1, 3.0), (7, 2.0)]
+    assert looked_up == [[5, 9, 7]]
+    # Ties entirely past the cut are never looked up.
+    looked_up.clear()
+    assert untie([(1, 3.0), (2, 2.0), (3, 1.0), (4, 1.0)], 2, lookup) == [(1, 3.0), (2, 2.0)]
+    assert looked_up == []
+    assert ties_cross([(1, 2.0), (2, 2.0)], 1) and not ties_cross([(1, 2.0), (2, 1.0)], 1)
 
 
 def test_reciprocal_rank_fusion() -> None:
@@ -122,3 +158,36 @@ def test_bm25_max_df_leaves_out_words_found_almost_everywhere(
         assert len(k.search("wetland survey", 10, "bm25")) == 6
     with Keep(data_dir) as k:  # default 1.0: every word counts
         assert len(k.search("wetland survey bittern", 10, "bm25")) == 6
+
+
+@pytest.mark.parametrize("fusion_method", ["score", "rrf"])
+def test_results_do_not_depend_on_the_order_files_were_indexed(
+    tmp_path: Path, fusion_method: str
+) -> None:
+    """Equal scores are cut and ordered by location, not chunk id: an index built in another
+    order (as after a crash and a resumed sync) answers exactly like a clean build."""
+    docs = tmp_path / "docs"
+    texts = {
+        **{f"copy{i}.md": "Barn owls eat voles and mice at night." for i in range(5)},
+        "bees.md": "Honey bees build wax combs in the hive.",
+        "otters.md": "River otters eat fish and crabs.",
+        "mixed.md": "Owls and otters both hunt at night.",
+    }
+    for name, text in texts.items():
+        write(docs / name, text)
+    names = sorted(texts)
+    overrides = {"search.fusion": fusion_method, "flags.caching": False}
+    answers = []
+    for order in (names, names[::-1]):
+        with Keep(tmp_path / f"data-{order[0]}", overrides=overrides) as keep:
+            for name in order:  # one commit per file: chunk ids follow this order
+                keep.add([docs / name])
+            answers.append(
+                [
+                    [(h.path, h.text, h.score) for h in keep.search(q, k, mode)]
+                    for q in ("owls eat voles", "hunt at night", "fish")
+                    for mode in ("bm25", "dense", "hybrid")
+                    for k in (1, 2, 3, 6)
+                ]
+            )
+    assert answers[0] == answers[1]

@@ -107,8 +107,10 @@ def test_vectors_are_shared_by_content(tmp_path: Path) -> None:
     # A second document with the same chunk text needs no new vector.
     store.replace_document(_doc("/b"), [_chunk(0, "same text")], {})
     with store.read() as c:
-        ids, matrix = store.load_vectors(c)
-    assert len(ids) == 2 and matrix.shape == (2, DIM)
+        table = store.load_vectors(c)
+    # Two chunks, one shared vector row.
+    assert len(table.ids) == 2 and table.matrix.shape == (1, DIM)
+    assert list(table.rows) == [0, 0] and table.per_chunk().shape == (2, DIM)
     store.close()
 
 

@@ -71,9 +71,9 @@ def _ann_file(store: SqliteStore, ann: AnnIndex, repair: bool) -> Check:
     check = Check(name, False, "ANN file does not match its stamp (damaged or half-written)")
     if repair:
         with store.read() as c:
-            ids, vectors = store.load_vectors(c)
+            table = store.load_vectors(c)
             generation = generation_of(c)
-        ann.build(ids, vectors, generation)
+        ann.build(table.ids, table.per_chunk(), generation)
         check.repaired = True
         check.detail += "; rebuilt from the database"
     return check

@@ -11,9 +11,10 @@ from ragkeep.cache.results import EmbeddingCache, ResultCache, normalize_query
 from ragkeep.config.settings import SearchSettings
 from ragkeep.embed.base import Embedder
 from ragkeep.models import SearchHit, SearchMode
-from ragkeep.search import dense, fusion
+from ragkeep.search import dense, fusion, ordering
 from ragkeep.search.ann import AnnIndex
 from ragkeep.search.bm25 import match_expression, query_terms
+from ragkeep.store.records import VectorTable
 from ragkeep.store.sqlite import SqliteStore, generation_of
 
 if TYPE_CHECKING:
@@ -26,8 +27,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class _Matrix:
     generation: int
-    ids: npt.NDArray[np.int64]
-    vectors: npt.NDArray[np.float32]
+    table: VectorTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,13 +103,27 @@ class Searcher:
             if self._settings.bm25_max_df < 1.0:
                 terms = self._rare_terms(c, generation, terms)
             match = match_expression(terms)
-            lists.append(self._store.bm25(c, match, n) if match else [])
+            lists.append(self._bm25(c, match, n) if match else [])
         final = True
         if qvec is not None:
             ranking, final = self._dense(c, generation, qvec, n)
             lists.append(ranking)
         ranked = self._fuse(lists) if len(lists) == 2 else lists[0]
+        # Collapsing may skip chunks, so then the whole fused list must be in final order.
+        ranked = self._untie(c, ranked, len(ranked) if req.collapse else req.k)
         return self._hits(c, ranked, req), final
+
+    def _bm25(self, c: sqlite3.Connection, match: str, n: int) -> list[tuple[int, float]]:
+        ranking = self._store.bm25(c, match, n + 1)
+        if ordering.ties_cross(ranking, n):
+            # Chunks tie at the cut-off: fetch every one of them so the cut is by location.
+            ranking = self._store.bm25(c, match, n, at_least=ranking[n][1])
+        return self._untie(c, ranking, n)
+
+    def _untie(
+        self, c: sqlite3.Connection, ranking: list[tuple[int, float]], n: int
+    ) -> list[tuple[int, float]]:
+        return ordering.untie(ranking, n, lambda ids: self._store.chunk_order_keys(c, ids))
 
     def _dense(
         self, c: sqlite3.Connection, generation: int, qvec: npt.NDArray[np.float32], n: int
@@ -122,17 +136,17 @@ class Searcher:
             if chunks >= self._settings.ann_min_vectors:
                 # Stale, damaged or missing: answer exactly now, rebuild in the background.
                 self.ann.rebuild_in_background(self._snapshot_vectors)
-                m = self._matrix_for(c, generation)
-                return dense.top_n(m.ids, m.vectors, qvec, n), False
-        m = self._matrix_for(c, generation)
-        return dense.top_n(m.ids, m.vectors, qvec, n), True
+                ranking = dense.top_n(self._matrix_for(c, generation).table, qvec, n)
+                return self._untie(c, ranking, n), False
+        ranking = dense.top_n(self._matrix_for(c, generation).table, qvec, n)
+        return self._untie(c, ranking, n), True
 
     def _snapshot_vectors(
         self,
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], int]:
         with self._store.read() as c:
-            ids, vectors = self._store.load_vectors(c)
-            return ids, vectors, generation_of(c)
+            table = self._store.load_vectors(c)
+            return table.ids, table.per_chunk(), generation_of(c)
 
     def _rare_terms(self, c: sqlite3.Connection, generation: int, terms: list[str]) -> list[str]:
         """Drop terms found in more than bm25_max_df of all chunks (unless none would remain):
@@ -165,11 +179,10 @@ class Searcher:
     def _hits(
         self, c: sqlite3.Connection, ranked: list[tuple[int, float]], req: SearchRequest
     ) -> list[SearchHit]:
-        window = ranked if req.collapse else ranked[: req.k]
-        rows = self._store.chunk_rows(c, [cid for cid, _ in window])
+        rows = self._store.chunk_rows(c, [cid for cid, _ in ranked])
         hits: list[SearchHit] = []
         seen_docs: set[int] = set()
-        for cid, score in window:
+        for cid, score in ranked:
             row = rows.get(cid)
             if row is None or (req.collapse and row.doc_id in seen_docs):
                 continue
@@ -196,8 +209,7 @@ class Searcher:
         """The vectors of the snapshot `c` sees, reloaded only when the generation moved."""
         with self._matrix_lock:
             if self._matrix is None or self._matrix.generation != gen:
-                ids, vectors = self._store.load_vectors(c)
-                self._matrix = _Matrix(gen, ids, vectors)
+                self._matrix = _Matrix(gen, self._store.load_vectors(c))
             return self._matrix
 
 

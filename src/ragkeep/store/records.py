@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+OrderKey = tuple[str, int]  # (document path, chunk ordinal): where a chunk lives
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +62,19 @@ class ChunkRow:
     start: int
     end: int
     page: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class VectorTable:
+    """The vectors of every chunk: one matrix row per distinct vector, `rows[i]` the row of
+    chunk `ids[i]`. Chunks with the same text share a row, so they always score exactly the
+    same (BLAS may round two equal rows differently depending on where they sit)."""
+
+    ids: npt.NDArray[np.int64]
+    rows: npt.NDArray[np.int64]
+    matrix: npt.NDArray[np.float32]
+
+    def per_chunk(self) -> npt.NDArray[np.float32]:
+        """One row per chunk, in `ids` order."""
+        out: npt.NDArray[np.float32] = self.matrix[self.rows]
+        return out

@@ -18,12 +18,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragkeep.models import DocumentInfo
-from ragkeep.store.records import ChunkRow, DocumentRow, FileStamp, NewChunk, NewDocument
+from ragkeep.store.records import (
+    ChunkRow,
+    DocumentRow,
+    FileStamp,
+    NewChunk,
+    NewDocument,
+    OrderKey,
+    VectorTable,
+)
 from ragkeep.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
+    pass
 
 DB_FILE_NAME = "ragkeep.db"
 _DOC_COLUMNS = "id, path, title, size, mtime_ns, inode, content_hash, chunk_count, indexed_at"
@@ -410,15 +417,26 @@ class SqliteStore:
 
     # -- retrieval -----------------------------------------------------------------------
 
-    def bm25(self, c: sqlite3.Connection, match: str, limit: int) -> list[tuple[int, float]]:
+    def bm25(
+        self, c: sqlite3.Connection, match: str, limit: int, at_least: float | None = None
+    ) -> list[tuple[int, float]]:
+        """The best `limit` chunks for an FTS5 query, best first; with `at_least`, instead
+        every chunk scoring at least that (to collect all chunks tying at a cut-off)."""
         # FTS5's bm25() is lower-is-better; negate so every retriever ranks higher-is-better.
         # bm25() named explicitly: measured faster than ORDER BY rank (FTS5's sorter path).
-        rows = c.execute(
-            "SELECT rowid, -bm25(chunks_fts) AS score FROM chunks_fts WHERE chunks_fts MATCH ? "
-            "ORDER BY score DESC LIMIT ?",
-            (match, limit),
-        ).fetchall()
-        return [(int(r[0]), float(r[1])) for r in rows]
+        if at_least is None:
+            sql = (
+                "SELECT rowid, -bm25(chunks_fts) AS score FROM chunks_fts "
+                "WHERE chunks_fts MATCH ? ORDER BY score DESC LIMIT ?"
+            )
+            params: tuple[object, ...] = (match, limit)
+        else:
+            sql = (
+                "SELECT rowid, -bm25(chunks_fts) AS score FROM chunks_fts "
+                "WHERE chunks_fts MATCH ? AND bm25(chunks_fts) <= ? ORDER BY score DESC"
+            )
+            params = (match, -at_least)
+        return [(int(r[0]), float(r[1])) for r in c.execute(sql, params)]
 
     def term_chunks(self, c: sqlite3.Connection, term: str) -> int:
         """How many chunks contain `term` (after the index's stemming)."""
@@ -428,19 +446,43 @@ class SqliteStore:
             ).fetchone()[0]
         )
 
-    def load_vectors(
-        self, c: sqlite3.Connection
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    def load_vectors(self, c: sqlite3.Connection) -> VectorTable:
         import numpy as np
 
-        rows = c.execute(
-            "SELECT ch.id, v.vector FROM chunks ch JOIN vectors v "
-            "ON v.model_id = ? AND v.text_hash = ch.text_hash ORDER BY ch.id",
+        ids: list[int] = []
+        rows: list[int] = []
+        blobs: list[bytes] = []
+        last_hash = None
+        # Sorted by text hash (an index exists) so equal texts arrive together and share a row.
+        for cid, text_hash, blob in c.execute(
+            "SELECT ch.id, ch.text_hash, v.vector FROM chunks ch JOIN vectors v "
+            "ON v.model_id = ? AND v.text_hash = ch.text_hash ORDER BY ch.text_hash, ch.id",
             (self.model_id,),
-        ).fetchall()
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-        return ids, matrix.reshape(len(rows), self.dimension)
+        ):
+            if text_hash != last_hash:
+                blobs.append(blob)
+                last_hash = text_hash
+            ids.append(cid)
+            rows.append(len(blobs) - 1)
+        matrix = np.frombuffer(b"".join(blobs), dtype=np.float32)
+        return VectorTable(
+            ids=np.array(ids, dtype=np.int64),
+            rows=np.array(rows, dtype=np.int64),
+            matrix=matrix.reshape(len(blobs), self.dimension),
+        )
+
+    def chunk_order_keys(self, c: sqlite3.Connection, ids: Sequence[int]) -> dict[int, OrderKey]:
+        """(document path, chunk ordinal) per chunk id: how ties are ordered."""
+        out: dict[int, OrderKey] = {}
+        for batch in _batches(list(ids), 500):
+            marks = ",".join("?" * len(batch))
+            for cid, path, ordinal in c.execute(
+                "SELECT ch.id, d.path, ch.ordinal FROM chunks ch JOIN documents d "
+                f"ON d.id = ch.doc_id WHERE ch.id IN ({marks})",
+                batch,
+            ):
+                out[int(cid)] = (str(path), int(ordinal))
+        return out
 
     def chunk_rows(self, c: sqlite3.Connection, ids: Sequence[int]) -> dict[int, ChunkRow]:
         out: dict[int, ChunkRow] = {}
