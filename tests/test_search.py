@@ -143,21 +143,28 @@ def test_both_fusions_are_selectable(data_dir: Path, docs_dir: Path) -> None:
     assert hits[0].score <= 2 / 61 + 1e-6  # RRF: at most 1/(60+1) from each list
 
 
-def test_bm25_max_df_leaves_out_words_found_almost_everywhere(
+def test_hybrid_leaves_words_found_almost_everywhere_to_dense(
     data_dir: Path, docs_dir: Path
 ) -> None:
     for i in range(5):
-        write(docs_dir / f"{i}.md", f"Wetland survey number {i} of common birds.")
+        write(docs_dir / f"{i}.md", "Wetland survey of common birds." + " More notes." * i)
     write(docs_dir / "rare.md", "Wetland survey of the rare bittern.")
-    with Keep(data_dir, overrides={"search.bm25_max_df": 0.5}) as k:
+    # dense_weight 0: the fused score is the normalised BM25 score alone.
+    bm25_only = {"search.bm25_max_df": 0.5, "search.dense_weight": 0.0}
+    with Keep(data_dir, overrides=bm25_only) as k:
         k.add([docs_dir])
-        # "wetland" and "survey" are in every chunk: only "bittern" is searched for.
-        hits = k.search("wetland survey bittern", 10, "bm25")
-        assert [Path(h.path).name for h in hits] == ["rare.md"]
+        # "wetland" and "survey" are in every chunk: only "bittern" is searched for, so no
+        # other document gets any BM25 score.
+        hits = k.search("wetland survey bittern", 10, "hybrid")
+        assert Path(hits[0].path).name == "rare.md"
+        assert [h.score for h in hits[1:]] == [0.0] * 5
         # Nothing would remain: all the words are searched for.
-        assert len(k.search("wetland survey", 10, "bm25")) == 6
-    with Keep(data_dir) as k:  # default 1.0: every word counts
+        assert max(h.score for h in k.search("wetland survey", 10, "hybrid")[1:]) > 0.0
+        # Mode bm25 always searches every word.
         assert len(k.search("wetland survey bittern", 10, "bm25")) == 6
+    with Keep(data_dir, overrides={**bm25_only, "search.bm25_max_df": 1.0}) as k:
+        hits = k.search("wetland survey bittern", 10, "hybrid")
+        assert max(h.score for h in hits[1:]) > 0.0
 
 
 @pytest.mark.parametrize("fusion_method", ["score", "rrf"])

@@ -76,11 +76,12 @@ class SearchSettings(_Section):
         "almost every chunk, so FTS5 scores more chunks for no ranking gain.",
     )
     bm25_max_df: float = Field(
-        1.0,
+        0.1,
         gt=0.0,
         le=1.0,
-        description="Leave out of BM25 queries the words found in more than this share of "
-        "all chunks (1.0: keep every word). Lower is faster on long queries.",
+        description="In hybrid mode, leave out of the BM25 query the words found in more than "
+        "this share of all chunks, and let the dense retriever weigh them (1.0: keep every "
+        "word). Halves BM25 time on long queries. Mode bm25 always searches every word.",
     )
     candidates: int = Field(
         100, ge=10, le=5000, description="Candidates each retriever contributes to fusion."

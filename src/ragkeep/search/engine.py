@@ -100,7 +100,7 @@ class Searcher:
         lists: list[list[tuple[int, float]]] = []
         if req.mode is not SearchMode.DENSE:
             terms = query_terms(req.query, self._settings.bm25_stopwords)
-            if self._settings.bm25_max_df < 1.0:
+            if req.mode is SearchMode.HYBRID and self._settings.bm25_max_df < 1.0:
                 terms = self._rare_terms(c, generation, terms)
             match = match_expression(terms)
             lists.append(self._bm25(c, match, n) if match else [])
@@ -150,16 +150,18 @@ class Searcher:
 
     def _rare_terms(self, c: sqlite3.Connection, generation: int, terms: list[str]) -> list[str]:
         """Drop terms found in more than bm25_max_df of all chunks (unless none would remain):
-        FTS5 must score every chunk a term matches, and such terms barely change the order."""
+        FTS5 must score every chunk a term matches, and such terms barely change the order
+        once dense retrieval is fused in."""
         with self._df_lock:
             if self._df_generation != generation:
                 self._df = {}
                 self._df_total = int(c.execute("SELECT count(*) FROM chunks").fetchone()[0])
                 self._df_generation = generation
+            limit = int(self._settings.bm25_max_df * self._df_total)
             for t in terms:
                 if t not in self._df:
-                    self._df[t] = self._store.term_chunks(c, t)
-            limit = self._settings.bm25_max_df * self._df_total
+                    # Counting stops past the limit: a common word costs no more than a rare one.
+                    self._df[t] = self._store.term_chunks(c, t, at_most=limit + 1)
             return [t for t in terms if self._df[t] <= limit] or terms
 
     def _query_vector(self, embedder: Embedder, query: str) -> npt.NDArray[np.float32]:

@@ -438,11 +438,13 @@ class SqliteStore:
             params = (match, -at_least)
         return [(int(r[0]), float(r[1])) for r in c.execute(sql, params)]
 
-    def term_chunks(self, c: sqlite3.Connection, term: str) -> int:
-        """How many chunks contain `term` (after the index's stemming)."""
+    def term_chunks(self, c: sqlite3.Connection, term: str, at_most: int) -> int:
+        """How many chunks contain `term` (after the index's stemming), counted up to
+        `at_most`."""
         return int(
             c.execute(
-                "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'"{term}"',)
+                "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)",
+                (f'"{term}"', at_most),
             ).fetchone()[0]
         )
 
@@ -452,18 +454,18 @@ class SqliteStore:
         ids: list[int] = []
         rows: list[int] = []
         blobs: list[bytes] = []
-        last_hash = None
-        # Sorted by text hash (an index exists) so equal texts arrive together and share a row.
+        row_of: dict[str, int] = {}  # text hash -> matrix row: equal texts share a row
         for cid, text_hash, blob in c.execute(
             "SELECT ch.id, ch.text_hash, v.vector FROM chunks ch JOIN vectors v "
-            "ON v.model_id = ? AND v.text_hash = ch.text_hash ORDER BY ch.text_hash, ch.id",
+            "ON v.model_id = ? AND v.text_hash = ch.text_hash",
             (self.model_id,),
         ):
-            if text_hash != last_hash:
+            row = row_of.get(text_hash)
+            if row is None:
+                row = row_of[text_hash] = len(blobs)
                 blobs.append(blob)
-                last_hash = text_hash
             ids.append(cid)
-            rows.append(len(blobs) - 1)
+            rows.append(row)
         matrix = np.frombuffer(b"".join(blobs), dtype=np.float32)
         return VectorTable(
             ids=np.array(ids, dtype=np.int64),
