@@ -30,6 +30,8 @@ def test_search_never_imports_torch(tmp_path: Path) -> None:
     modules = _imported("--data-dir", data, "search", "kingfisher", "--json")
     assert "onnxruntime" in modules  # the check below would be vacuous otherwise
     assert not {m for m in modules if m.split(".")[0] in ("torch", "sentence_transformers")}
+    # Scripts read --json: the terminal renderer is not loaded for them.
+    assert not {m for m in modules if m.split(".")[0] == "rich"}
 
 
 def test_status_and_list_do_not_load_the_model_or_parsers(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ Results go to stdout; progress, notices and errors go to stderr so pipes stay cl
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections import Counter
@@ -13,20 +14,43 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
 from ragkeep.models import Answer, DocumentInfo, FileOutcome, IndexReport, SearchHit, StoreStatus
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from ragkeep.eval.runner import EvalReport
     from ragkeep.ingest.pipeline import ProgressFn
     from ragkeep.keep import FlagState
     from ragkeep.ops.doctor import DoctorReport
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+# rich is imported on first use: `--json` output (what scripts read) never pays for it.
+@functools.cache
+def _out() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+@functools.cache
+def _err() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+def _table(*args: Any, **kwargs: Any) -> Table:
+    from rich.table import Table
+
+    return Table(*args, **kwargs)
 
 
 def print_json(data: Any) -> None:
@@ -35,17 +59,17 @@ def print_json(data: Any) -> None:
 
 
 def error(message: str) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}")
+    _err().print(f"[bold red]error:[/] {escape(message)}")
 
 
 def info(message: str) -> None:
-    err.print(escape(message))
+    _err().print(escape(message))
 
 
 @contextmanager
 def progress(enabled: bool = True) -> Iterator[ProgressFn | None]:
     """A progress bar on stderr when it is a terminal; nothing otherwise."""
-    if not (enabled and err.is_terminal):
+    if not (enabled and _err().is_terminal):
         yield None
         return
     from rich.progress import (
@@ -62,7 +86,7 @@ def progress(enabled: bool = True) -> Iterator[ProgressFn | None]:
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         TextColumn("[dim]{task.description}"),
-        console=err,
+        console=_err(),
         transient=True,
     ) as bar:
         task = bar.add_task("", total=None)
@@ -76,7 +100,7 @@ def progress(enabled: bool = True) -> Iterator[ProgressFn | None]:
 def report_summary(report: IndexReport) -> None:
     counts = report.to_dict()
     parts = [f"{counts[o.value]} {o.value}" for o in FileOutcome if counts[o.value]]
-    err.print(
+    _err().print(
         f"{', '.join(parts) or 'nothing to do'} in {report.seconds:.1f}s "
         f"(generation {report.generation})"
     )
@@ -86,16 +110,16 @@ def report_summary(report: IndexReport) -> None:
         if r.outcome is FileOutcome.SKIPPED and r.reason and r.reason.startswith("unsupported")
     )
     for reason, n in skipped.items():
-        err.print(f"  [dim]skipped {n} file(s): {escape(reason)}[/]")
+        _err().print(f"  [dim]skipped {n} file(s): {escape(reason)}[/]")
     for r in report.results:
         if r.outcome is FileOutcome.FAILED:
-            err.print(f"  [red]failed[/]  {escape(r.path)}: {escape(r.reason or '')}")
+            _err().print(f"  [red]failed[/]  {escape(r.path)}: {escape(r.reason or '')}")
         elif r.outcome is FileOutcome.SKIPPED and not (r.reason or "").startswith("unsupported"):
-            err.print(f"  [yellow]skipped[/] {escape(r.path)}: {escape(r.reason or '')}")
+            _err().print(f"  [yellow]skipped[/] {escape(r.path)}: {escape(r.reason or '')}")
         elif r.outcome in (FileOutcome.REMOVED, FileOutcome.RENAMED) and r.reason:
-            err.print(f"  [dim]{r.outcome.value}[/] {escape(r.path)}: {escape(r.reason)}")
+            _err().print(f"  [dim]{r.outcome.value}[/] {escape(r.path)}: {escape(r.reason)}")
         for warning in r.warnings:
-            err.print(f"  [yellow]warning[/] {escape(r.path)}: {escape(warning)}")
+            _err().print(f"  [yellow]warning[/] {escape(r.path)}: {escape(warning)}")
 
 
 def _where(path: str, page: int | None) -> str:
@@ -104,13 +128,13 @@ def _where(path: str, page: int | None) -> str:
 
 def search_results(hits: Sequence[SearchHit]) -> None:
     if not hits:
-        err.print("no results")
+        _err().print("no results")
         return
     for h in hits:
-        out.print(
+        _out().print(
             f"[bold]{h.rank}.[/] [cyan]{escape(_where(h.path, h.page))}[/] [dim]{h.score:.4f}[/]"
         )
-        out.print(f"   {escape(_excerpt(h.text))}")
+        _out().print(f"   {escape(_excerpt(h.text))}")
 
 
 def _excerpt(text: str, limit: int = 300) -> str:
@@ -132,34 +156,34 @@ def answer(ans: Answer, streamed: bool) -> None:
     if streamed and _Stream.started and ans.mode != "llm":
         sys.stdout.write("\n\n")  # a stream broke off: end its line before the passages
     if ans.notice:
-        err.print(f"[yellow]{escape(ans.notice)}[/]")
+        _err().print(f"[yellow]{escape(ans.notice)}[/]")
     if ans.mode == "llm":
         if streamed:
             sys.stdout.write("\n")
         else:
-            out.print(escape(ans.text))
+            _out().print(escape(ans.text))
         if ans.citations:
-            out.print("\n[bold]Sources[/]")
+            _out().print("\n[bold]Sources[/]")
             for c in ans.citations:
-                out.print(f"  [{c.number}] {escape(c.label())}")
+                _out().print(f"  [{c.number}] {escape(c.label())}")
     else:
-        out.print(escape(ans.text))
+        _out().print(escape(ans.text))
 
 
 def documents(docs: Sequence[DocumentInfo]) -> None:
-    table = Table(box=None, header_style="bold")
+    table = _table(box=None, header_style="bold")
     table.add_column("path", overflow="fold")
     table.add_column("title")
     table.add_column("chunks", justify="right")
     table.add_column("bytes", justify="right")
     for d in docs:
         table.add_row(escape(d.path), escape(d.title[:60]), str(d.chunks), str(d.size))
-    out.print(table)
-    err.print(f"{len(docs)} document(s)")
+    _out().print(table)
+    _err().print(f"{len(docs)} document(s)")
 
 
 def status(st: StoreStatus) -> None:
-    table = Table(box=None, show_header=False)
+    table = _table(box=None, show_header=False)
     for key, value in (
         ("documents", st.documents),
         ("chunks", st.chunks),
@@ -171,14 +195,14 @@ def status(st: StoreStatus) -> None:
         ("cache", _cache_line(st.cache)),
     ):
         table.add_row(f"[bold]{key}[/]", escape(str(value)))
-    out.print(table)
+    _out().print(table)
 
 
 def cache_stats(stats: dict[str, Any]) -> None:
     if not stats.get("enabled"):
-        out.print("caching is off (feature flag 'caching')")
+        _out().print("caching is off (feature flag 'caching')")
         return
-    table = Table(
+    table = _table(
         "tier",
         "hits",
         "misses",
@@ -198,8 +222,8 @@ def cache_stats(stats: dict[str, Any]) -> None:
             str(t["expirations"]),
             f"{t['hit_rate']:.1%}",
         )
-    out.print(table)
-    out.print(
+    _out().print(table)
+    _out().print(
         f"persistent: {stats['persistent_entries']} entries, "
         f"{stats['persistent_bytes'] / 1e6:.1f} MB"
     )
@@ -212,8 +236,8 @@ def doctor(report: DoctorReport) -> None:
             if check.ok and not check.repaired
             else ("[yellow]fixed[/]" if check.repaired else "[red]FAIL[/]")
         )
-        out.print(f"{mark:>16} {escape(check.name)}: {escape(check.detail)}")
-    out.print("healthy" if report.ok else "[red]problems remain[/] (try --repair)")
+        _out().print(f"{mark:>16} {escape(check.name)}: {escape(check.detail)}")
+    _out().print("healthy" if report.ok else "[red]problems remain[/] (try --repair)")
 
 
 def _cache_line(stats: dict[str, Any]) -> str:
@@ -227,7 +251,7 @@ def _cache_line(stats: dict[str, Any]) -> str:
 
 
 def flags(states: Sequence[FlagState]) -> None:
-    table = Table(
+    table = _table(
         "flag", "state", "default", "stage", "source", "description", box=None, header_style="bold"
     )
     for f in states:
@@ -239,19 +263,19 @@ def flags(states: Sequence[FlagState]) -> None:
             f.source,
             escape(f.description),
         )
-    out.print(table)
+    _out().print(table)
 
 
 def config(data_dir: Path, config_file: Path | None, rows: Sequence[tuple[str, Any, str]]) -> None:
-    err.print(f"data dir: {data_dir}\nconfig file: {config_file or '(none)'}")
-    table = Table("setting", "value", "source", box=None, header_style="bold")
+    _err().print(f"data dir: {data_dir}\nconfig file: {config_file or '(none)'}")
+    table = _table("setting", "value", "source", box=None, header_style="bold")
     for key, value, source in rows:
         table.add_row(key, escape(str(value)), source)
-    out.print(table)
+    _out().print(table)
 
 
 def eval_report(r: EvalReport) -> None:
-    err.print(
+    _err().print(
         escape(f"{r.dataset} [{r.split}]: {r.documents} documents, {r.chunks} chunks; ")
         + (
             f"indexed {r.indexed_now} in {r.ingest_seconds:.1f}s ({r.ingest_docs_per_s} docs/s)"
@@ -259,7 +283,7 @@ def eval_report(r: EvalReport) -> None:
             else "index reused"
         )
     )
-    table = Table(
+    table = _table(
         "mode", "nDCG@10", "Recall@100", "MRR@10", "p50 ms", "p95 ms", box=None, header_style="bold"
     )
     for m in r.modes:
@@ -271,4 +295,4 @@ def eval_report(r: EvalReport) -> None:
             f"{m.query_p50_ms:.1f}",
             f"{m.query_p95_ms:.1f}",
         )
-    out.print(table)
+    _out().print(table)
