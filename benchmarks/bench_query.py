@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import SCIFACT, WORK, write_result
+from common import SCIFACT, WORK, cpu_probe_ms, write_result
 from ragkeep import Keep
 from ragkeep.eval.beir import load_dataset
 from ragkeep.eval.runner import percentile
@@ -94,12 +94,16 @@ def main() -> None:
     data_dir = WORK / "scifact"
     if not (data_dir / "ragkeep.db").exists():
         raise SystemExit("no index: run benchmarks/bench_ingest.py first")
+    probe_before = cpu_probe_ms()
+    warm = warm_latencies(data_dir, args.repeats)
+    cold = cold_search(data_dir, args.cold_runs)
     write_result(
         "query",
         {
             "command": "python benchmarks/bench_query.py",
-            "warm": warm_latencies(data_dir, args.repeats),
-            "cold_search": cold_search(data_dir, args.cold_runs),
+            "cpu_probe_ms": {"before": probe_before, "after": cpu_probe_ms()},
+            "warm": warm,
+            "cold_search": cold,
         },
     )
 

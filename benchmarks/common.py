@@ -42,6 +42,22 @@ def machine() -> dict[str, Any]:
     }
 
 
+def cpu_probe_ms() -> float:
+    """Time of a fixed pure-Python loop (best of 3). On a shared VM the CPU a process gets
+    varies between runs; this number, recorded before and after a benchmark, says how fast
+    the machine was at the time, so figures from different runs can be compared."""
+    import time
+
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(2_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
 def commit() -> str | None:
     import subprocess
 
