@@ -11,6 +11,8 @@ RK     := $(BIN)/ragkeep --data-dir $(DEMO)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	# An editable install is not byte-compiled; do it as pip does for a regular install.
+	$(BIN)/python -m compileall -q src
 	touch $(STAMP)
 
 ## Index the bundled sample documents, then search and ask them.
