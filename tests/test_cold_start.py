@@ -30,8 +30,11 @@ def test_search_never_imports_torch(tmp_path: Path) -> None:
     modules = _imported("--data-dir", data, "search", "kingfisher", "--json")
     assert "onnxruntime" in modules  # the check below would be vacuous otherwise
     assert not {m for m in modules if m.split(".")[0] in ("torch", "sentence_transformers")}
-    # Scripts read --json: the terminal renderer is not loaded for them.
+    # Scripts read --json: the terminal renderer is not loaded for them; nor is indexing.
     assert not {m for m in modules if m.split(".")[0] == "rich"}
+    assert not {
+        m for m in modules if m.startswith(("ragkeep.ingest.pipeline", "ragkeep.ingest.loaders"))
+    }
 
 
 def test_status_and_list_do_not_load_the_model_or_parsers(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -16,8 +17,7 @@ from ragkeep.config.settings import ConfigError, LoadedSettings, Settings, load_
 from ragkeep.embed.base import Embedder
 from ragkeep.embed.onnx import minilm_tokenizer
 from ragkeep.embed.registry import EmbedderConfig, default_model_spec, get_embedder
-from ragkeep.ingest.discover import absolute
-from ragkeep.ingest.pipeline import Indexer, ProgressFn, TextDocument, is_under
+from ragkeep.ingest.paths import absolute, is_under
 from ragkeep.models import (
     Answer,
     DocumentInfo,
@@ -33,6 +33,7 @@ from ragkeep.store.schema import SCHEMA_VERSION
 from ragkeep.store.sqlite import DB_FILE_NAME, SqliteStore
 
 if TYPE_CHECKING:
+    from ragkeep.ingest.pipeline import Indexer, ProgressFn, TextDocument
     from ragkeep.ops.doctor import DoctorReport
     from ragkeep.search.ann import AnnIndex
 
@@ -79,7 +80,6 @@ class Keep:
             lock_timeout_s=self.settings.store.lock_timeout_s,
         )
         self._flags = self._resolve_flags()
-        self._indexer = Indexer(self.store, self.embedder, self.settings, minilm_tokenizer)
         results, embeddings = self._caches(spec.model_id) if self.flag("caching") else (None, None)
         self._searcher = Searcher(
             self.store,
@@ -143,6 +143,13 @@ class Keep:
         )
 
     # -- writing -------------------------------------------------------------------------
+
+    @functools.cached_property
+    def _indexer(self) -> Indexer:
+        # Imported on first write: a search never loads the ingest pipeline or the loaders.
+        from ragkeep.ingest.pipeline import Indexer
+
+        return Indexer(self.store, self.embedder, self.settings, minilm_tokenizer)
 
     @contextmanager
     def _writer(self, on_wait: Callable[[], None] | None) -> Iterator[None]:

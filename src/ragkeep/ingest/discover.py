@@ -34,10 +34,6 @@ class WalkRules:
     excluded: frozenset[str] = frozenset()  # absolute paths removed from inside a source
 
 
-def absolute(path: str | Path) -> str:
-    return os.path.abspath(os.path.expanduser(path))
-
-
 def walk_source(source: str, rules: WalkRules) -> Iterator[Candidate | Unusable]:
     """Yield every file under `source` (a file or a folder), following symlinks safely."""
     suffixes = supported_suffixes()

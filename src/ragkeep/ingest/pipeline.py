@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import queue
 import threading
 import time
@@ -23,6 +22,7 @@ from ragkeep.embed.base import Embedder, Tokenizer
 from ragkeep.ingest.chunking import chunk_document
 from ragkeep.ingest.discover import Candidate, Unusable, WalkRules, walk_source
 from ragkeep.ingest.loaders import EmptyDocumentError, LoaderError, load_document
+from ragkeep.ingest.paths import is_under
 from ragkeep.models import FileOutcome, FileResult, IndexReport, LoadedDocument
 from ragkeep.store.records import DocumentRow, FileStamp, NewChunk, NewDocument
 from ragkeep.store.sqlite import SqliteStore
@@ -298,10 +298,6 @@ class Indexer:
             for d in drafts
         ]
         return Prepared(doc, chunks, existed=row is not None, warnings=loaded.warnings)
-
-
-def is_under(path: str, folder: str) -> bool:
-    return path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _unusable_result(item: Unusable, existing: dict[str, DocumentRow]) -> FileResult:
