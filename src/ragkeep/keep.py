@@ -29,6 +29,7 @@ from ragkeep.models import (
     StoreStatus,
 )
 from ragkeep.search.engine import Searcher, SearchRequest
+from ragkeep.search.vector_file import DERIVED_DIR, VectorFile
 from ragkeep.store.schema import SCHEMA_VERSION
 from ragkeep.store.sqlite import DB_FILE_NAME, SqliteStore
 
@@ -88,6 +89,7 @@ class Keep:
             results=results,
             embeddings=embeddings,
             ann=self.ann_index() if self.flag("ann_index") else None,
+            vector_file=self.vector_file(),
         )
 
     def _caches(self, model_id: str) -> tuple[ResultCache, EmbeddingCache]:
@@ -243,6 +245,10 @@ class Keep:
 
         return AnnIndex(self.data_dir, self.store.model_id, self.store.dimension)
 
+    def vector_file(self) -> VectorFile:
+        """The derived, memory-mapped copy of the vector matrix in this data dir."""
+        return VectorFile(self.data_dir / DERIVED_DIR, self.store.model_id, self.store.dimension)
+
     # -- maintenance ---------------------------------------------------------------------
 
     def doctor(self, repair: bool = False) -> DoctorReport:
@@ -250,7 +256,9 @@ class Keep:
         from ragkeep.ops.doctor import run_doctor
 
         with self._writer(None):
-            return run_doctor(self.store, self.embedder, repair, self.ann_index())
+            return run_doctor(
+                self.store, self.embedder, repair, self.ann_index(), self.vector_file()
+            )
 
     def gc(self) -> int:
         """Delete vectors that no chunk uses any more; returns how many."""

@@ -14,7 +14,8 @@ from typing import Any
 
 from ragkeep.embed.base import Embedder
 from ragkeep.search.ann import AnnIndex
-from ragkeep.store.sqlite import SqliteStore, generation_of
+from ragkeep.search.vector_file import VectorFile
+from ragkeep.store.sqlite import SqliteStore, generation_of, state_id_of
 
 
 @dataclass
@@ -42,6 +43,7 @@ def run_doctor(
     embedder: Callable[[], Embedder],
     repair: bool = False,
     ann: AnnIndex | None = None,
+    vector_file: VectorFile | None = None,
 ) -> DoctorReport:
     report = DoctorReport()
     report.checks.append(_sqlite_integrity(store))
@@ -54,7 +56,28 @@ def run_doctor(
     report.checks.append(_unreferenced_vectors(store, repair))
     if ann is not None:
         report.checks.append(_ann_file(store, ann, repair))
+    if vector_file is not None:
+        report.checks.append(_vector_file(store, vector_file, repair))
     return report
+
+
+def _vector_file(store: SqliteStore, vectors: VectorFile, repair: bool) -> Check:
+    name = "vector file matches its header"
+    with store.read() as c:
+        state = vectors.state(state_id_of(c))
+    if state != "damaged":
+        detail = {
+            "missing": "no vector file (written by the next dense search)",
+            "fresh": "checksum ok, made from the current index state",
+            "stale": "checksum ok, made from an older index state; rewritten by the next search",
+        }[state]
+        return Check(name, True, detail)
+    check = Check(name, False, "vector file does not match its checksum (damaged)")
+    if repair:
+        vectors.delete()
+        check.repaired = True
+        check.detail += "; deleted (rewritten from the database by the next search)"
+    return check
 
 
 def _ann_file(store: SqliteStore, ann: AnnIndex, repair: bool) -> Check:

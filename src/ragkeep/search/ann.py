@@ -20,13 +20,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragkeep.search.vector_file import DERIVED_DIR
+
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
 log = logging.getLogger(__name__)
-
-DERIVED_DIR = "derived"
 
 
 @dataclass(frozen=True, slots=True)

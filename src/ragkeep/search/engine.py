@@ -14,8 +14,9 @@ from ragkeep.models import SearchHit, SearchMode
 from ragkeep.search import dense, fusion, ordering
 from ragkeep.search.ann import AnnIndex
 from ragkeep.search.bm25 import match_expression, query_terms
+from ragkeep.search.vector_file import VectorFile
 from ragkeep.store.records import VectorTable
-from ragkeep.store.sqlite import SqliteStore, generation_of
+from ragkeep.store.sqlite import SqliteStore, generation_of, state_id_of
 
 if TYPE_CHECKING:
     import sqlite3
@@ -49,6 +50,7 @@ class Searcher:
         results: ResultCache | None = None,
         embeddings: EmbeddingCache | None = None,
         ann: AnnIndex | None = None,
+        vector_file: VectorFile | None = None,
     ) -> None:
         self._store = store
         self._embedder = embedder
@@ -56,6 +58,7 @@ class Searcher:
         self.results = results
         self.embeddings = embeddings
         self.ann = ann
+        self.vector_file = vector_file
         self._matrix: _Matrix | None = None
         self._matrix_lock = threading.Lock()
         self._df_lock = threading.Lock()
@@ -208,11 +211,27 @@ class Searcher:
         return hits
 
     def _matrix_for(self, c: sqlite3.Connection, gen: int) -> _Matrix:
-        """The vectors of the snapshot `c` sees, reloaded only when the generation moved."""
+        """The vectors of the snapshot `c` sees, reloaded only when the generation moved:
+        from the derived vector file when it was made from exactly this snapshot, else
+        from SQLite (and then the file is rewritten for the next process)."""
         with self._matrix_lock:
             if self._matrix is None or self._matrix.generation != gen:
-                self._matrix = _Matrix(gen, self._store.load_vectors(c))
+                first = self._matrix is None
+                self._matrix = _Matrix(gen, self._load_vectors(c, gen, first))
             return self._matrix
+
+    def _load_vectors(self, c: sqlite3.Connection, gen: int, first: bool) -> VectorTable:
+        if self.vector_file is None:
+            return self._store.load_vectors(c)
+        state = state_id_of(c)
+        table = self.vector_file.load(state)
+        if table is None:
+            table = self._store.load_vectors(c)
+            # The file is for the next new process. A long-running one (watch, a server,
+            # searches during an ingest) writes it once, not after every commit it sees.
+            if first:
+                self.vector_file.save(table, state, gen)
+        return table
 
 
 def _first_row(embedder: Embedder, query: str) -> npt.NDArray[np.float32]:

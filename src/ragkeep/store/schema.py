@@ -93,6 +93,12 @@ MIGRATIONS: tuple[str, ...] = (
         value INTEGER NOT NULL
     );
     """,
+    # v3: a random token replaced in every commit, beside the generation. Derived files are
+    # keyed by it: a rebuilt or restored database can reach a generation number it had
+    # before with other contents, but never a token it had before.
+    """
+    INSERT OR IGNORE INTO meta(key, value) VALUES ('state_id', lower(hex(randomblob(16))));
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

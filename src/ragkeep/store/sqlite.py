@@ -211,7 +211,9 @@ class SqliteStore:
 
     @staticmethod
     def bump(c: sqlite3.Connection) -> int:
-        """Advance the generation inside the caller's write transaction."""
+        """Advance the generation (and draw a new state token) inside the caller's write
+        transaction."""
+        c.execute("UPDATE meta SET value = lower(hex(randomblob(16))) WHERE key = 'state_id'")
         row = c.execute(
             "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation' "
             "RETURNING value"
@@ -534,6 +536,11 @@ class SqliteStore:
 
 def generation_of(c: sqlite3.Connection) -> int:
     return int(c.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+
+
+def state_id_of(c: sqlite3.Connection) -> str:
+    """The token of the snapshot `c` sees: different for every committed state, ever."""
+    return str(c.execute("SELECT value FROM meta WHERE key = 'state_id'").fetchone()[0])
 
 
 def _source_id(c: sqlite3.Connection, source_path: str | None) -> int | None:
