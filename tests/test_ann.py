@@ -23,13 +23,13 @@ def _unit(rows: int, dim: int = 8, seed: int = 0) -> np.ndarray:  # type: ignore
 
 def test_build_stamp_and_states(tmp_path: Path) -> None:
     ann = AnnIndex(tmp_path, "model", 8)
-    assert ann.state(1) == "missing" and ann.get(1) is None
+    assert ann.state("s1") == "missing" and ann.get("s1") is None
     vectors = _unit(200)
     ids = np.arange(1000, 1200, dtype=np.int64)
-    ann.build(ids, vectors, generation=5)
-    assert ann.state(5) == "fresh" and ann.state(6) == "stale"
-    index = ann.get(5)
-    assert index is not None and ann.get(6) is None
+    ann.build(ids, vectors, state_id="s5")
+    assert ann.state("s5") == "fresh" and ann.state("s6") == "stale"
+    index = ann.get("s5")
+    assert index is not None and ann.get("s6") is None
     hits = ann.search(index, vectors[17], 3)
     assert hits[0][0] == 1017 and hits[0][1] == pytest.approx(1.0, abs=1e-2)
     assert not list(ann.dir.glob("*.tmp"))  # the temp files are gone
@@ -37,16 +37,16 @@ def test_build_stamp_and_states(tmp_path: Path) -> None:
 
 def test_a_damaged_file_is_never_used(tmp_path: Path) -> None:
     ann = AnnIndex(tmp_path, "model", 8)
-    ann.build(np.arange(50, dtype=np.int64), _unit(50), generation=1)
+    ann.build(np.arange(50, dtype=np.int64), _unit(50), state_id="s1")
     data = bytearray(ann.path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     ann.path.write_bytes(bytes(data))
     fresh = AnnIndex(tmp_path, "model", 8)  # a new process: nothing cached
-    assert fresh.state(1) == "damaged" and fresh.get(1) is None
+    assert fresh.state("s1") == "damaged" and fresh.get("s1") is None
     ann.stamp_path.write_text("{not json")
-    assert fresh.state(1) == "damaged"
+    assert fresh.state("s1") == "damaged"
     ann.delete()
-    assert fresh.state(1) == "missing"
+    assert fresh.state("s1") == "missing"
 
 
 @pytest.fixture
@@ -62,8 +62,7 @@ def test_search_answers_exactly_until_the_index_is_built(ann_keep: Keep, docs_di
     exact = ann_keep.search("otters crabs", 3, "dense")  # no index yet: exact, build starts
     assert ann_keep._searcher.ann is not None
     ann_keep._searcher.ann.wait(30)
-    gen = ann_keep.status().generation
-    assert ann_keep._searcher.ann.state(gen) == "fresh"
+    assert ann_keep._searcher.ann.state(ann_keep.store.state_id()) == "fresh"
     approx = ann_keep.search("otters crabs", 3, "dense")
     assert [h.chunk_id for h in approx] == [h.chunk_id for h in exact]
     # A commit makes the file stale: the next search is exact again and triggers a rebuild.
@@ -72,7 +71,7 @@ def test_search_answers_exactly_until_the_index_is_built(ann_keep: Keep, docs_di
     after = ann_keep.search("otters crabs bellies", 1, "dense")
     assert after[0].path.endswith("new.md")
     ann_keep._searcher.ann.wait(30)
-    assert ann_keep._searcher.ann.state(ann_keep.status().generation) == "fresh"
+    assert ann_keep._searcher.ann.state(ann_keep.store.state_id()) == "fresh"
     ann_keep.close()
 
 
@@ -96,7 +95,7 @@ def test_doctor_checks_and_rebuilds_the_ann_file(ann_keep: Keep) -> None:
     report = ann_keep.doctor()
     assert not report.ok and "damaged" in str(report.to_dict())
     assert ann_keep.doctor(repair=True).ok
-    assert ann.state(ann_keep.status().generation) == "fresh"
+    assert ann.state(ann_keep.store.state_id()) == "fresh"
     ann_keep.close()
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from ragkeep.embed.base import Embedder
 from ragkeep.search.ann import AnnIndex
 from ragkeep.search.vector_file import VectorFile
-from ragkeep.store.sqlite import SqliteStore, generation_of, state_id_of
+from ragkeep.store.sqlite import SqliteStore, state_id_of
 
 
 @dataclass
@@ -82,21 +82,21 @@ def _vector_file(store: SqliteStore, vectors: VectorFile, repair: bool) -> Check
 
 def _ann_file(store: SqliteStore, ann: AnnIndex, repair: bool) -> Check:
     name = "ANN index file matches its stamp"
-    generation = store.generation()
-    state = ann.state(generation)
+    with store.read() as c:
+        state = ann.state(state_id_of(c))
     if state == "missing":
         return Check(name, True, "no ANN file (built on demand when the ann_index flag is on)")
     if state in ("fresh", "stale"):
         note = "" if state == "fresh" else "; stale, rebuilt by the next search that needs it"
         return Check(
-            name, True, f"checksum ok, generation {'current' if not note else 'old'}{note}"
+            name, True, f"checksum ok, index state {'current' if not note else 'old'}{note}"
         )
     check = Check(name, False, "ANN file does not match its stamp (damaged or half-written)")
     if repair:
         with store.read() as c:
             table = store.load_vectors(c)
-            generation = generation_of(c)
-        ann.build(table.ids, table.per_chunk(), generation)
+            state_id = state_id_of(c)
+        ann.build(table.ids, table.per_chunk(), state_id)
         check.repaired = True
         check.detail += "; rebuilt from the database"
     return check

@@ -1,8 +1,10 @@
 """An optional approximate nearest-neighbour index (usearch HNSW, f16) for large corpora.
 
 It is a *derived* file: rebuilt from the database, never trusted blindly. Its stamp records
-the store generation it was built from and the SHA-256 of its bytes. A search uses it only
-when the stamp's generation equals the snapshot's and the bytes hash to the stamp; anything
+the committed state it was built from (the store's `state_id`, a token replaced in every
+commit, so a restored database can never match an old file) and the SHA-256 of its bytes. A
+search uses it only when the stamp's state equals the snapshot's and the bytes hash to the
+stamp; anything
 else (stale, damaged, half-written, missing) means exact search now and a rebuild in the
 background, so searches keep answering and are never answered from out-of-date vectors.
 """
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class AnnStamp:
-    generation: int
+    state_id: str
     model_id: str
     dimension: int
     count: int
@@ -40,7 +42,7 @@ class AnnStamp:
 
 @dataclass(frozen=True, slots=True)
 class _Loaded:
-    generation: int
+    state_id: str
     index: Any  # usearch.index.Index
 
 
@@ -63,8 +65,8 @@ class AnnIndex:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def state(self, generation: int) -> str:
-        """ "fresh", "stale", "missing" or "damaged" for the given store generation."""
+    def state(self, state_id: str) -> str:
+        """ "fresh", "stale", "missing" or "damaged" for the given committed state."""
         stamp = self._stamp()
         if stamp is None or not self.path.exists():
             return "missing" if not self.stamp_path.exists() else "damaged"
@@ -76,16 +78,16 @@ class AnnIndex:
             return "damaged"
         if hashlib.sha256(data).hexdigest() != stamp.sha256:
             return "damaged"
-        return "fresh" if stamp.generation == generation else "stale"
+        return "fresh" if stamp.state_id == state_id else "stale"
 
-    def get(self, generation: int) -> Any | None:
-        """The index for exactly this generation, or None (then search exactly)."""
+    def get(self, state_id: str) -> Any | None:
+        """The index for exactly this committed state, or None (then search exactly)."""
         with self._lock:
-            if self._loaded is not None and self._loaded.generation == generation:
+            if self._loaded is not None and self._loaded.state_id == state_id:
                 return self._loaded.index
             self._loaded = None
             stamp = self._stamp()
-            if stamp is None or stamp.generation != generation or stamp.model_id != self.model_id:
+            if stamp is None or stamp.state_id != state_id or stamp.model_id != self.model_id:
                 return None
             try:
                 data = self.path.read_bytes()  # one read: hash and load the same bytes
@@ -99,7 +101,7 @@ class AnnIndex:
             index = Index.restore(data)
             if index is None or len(index) != stamp.count:
                 return None
-            self._loaded = _Loaded(generation, index)
+            self._loaded = _Loaded(state_id, index)
             return index
 
     def search(self, index: Any, query: npt.NDArray[np.float32], n: int) -> list[tuple[int, float]]:
@@ -118,9 +120,9 @@ class AnnIndex:
     # -- building --------------------------------------------------------------------------
 
     def build(
-        self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32], generation: int
+        self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32], state_id: str
     ) -> None:
-        """Write the index for `generation` atomically: temp file, fsync, rename, stamp last."""
+        """Write the index for `state_id` atomically: temp file, fsync, rename, stamp last."""
         from usearch.index import Index
 
         index = Index(ndim=self.dimension, metric="ip", dtype="f16")
@@ -133,7 +135,7 @@ class AnnIndex:
             index.save(tmp)
             data = Path(tmp).read_bytes()
             _fsync(tmp)
-            stamp = AnnStamp(generation, self.model_id, self.dimension, len(ids),
+            stamp = AnnStamp(state_id, self.model_id, self.dimension, len(ids),
                              hashlib.sha256(data).hexdigest())  # fmt: skip
             os.replace(tmp, self.path)
             # The stamp is written last: a crash before this leaves a stamp that does not
@@ -145,7 +147,7 @@ class AnnIndex:
                 os.unlink(tmp)
 
     def rebuild_in_background(
-        self, load: Callable[[], tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], int]]
+        self, load: Callable[[], tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], str]]
     ) -> None:
         """Start one rebuild thread unless one is running; searches do not wait for it."""
         with self._lock:
@@ -162,11 +164,11 @@ class AnnIndex:
             building.join(timeout)
 
     def _rebuild(
-        self, load: Callable[[], tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], int]]
+        self, load: Callable[[], tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], str]]
     ) -> None:
         try:
-            ids, vectors, generation = load()
-            self.build(ids, vectors, generation)
+            ids, vectors, state_id = load()
+            self.build(ids, vectors, state_id)
         except Exception:  # exact search keeps serving; the next stale search retries
             log.exception("rebuilding the ANN index failed")
 

@@ -132,7 +132,7 @@ class Searcher:
         self, c: sqlite3.Connection, generation: int, qvec: npt.NDArray[np.float32], n: int
     ) -> tuple[list[tuple[int, float]], bool]:
         if self.ann is not None:
-            index = self.ann.get(generation)
+            index = self.ann.get(state_id_of(c))
             if index is not None:
                 return self.ann.search(index, qvec, n), True
             chunks = int(c.execute("SELECT count(*) FROM chunks").fetchone()[0])
@@ -146,10 +146,10 @@ class Searcher:
 
     def _snapshot_vectors(
         self,
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], int]:
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], str]:
         with self._store.read() as c:
             table = self._store.load_vectors(c)
-            return table.ids, table.per_chunk(), generation_of(c)
+            return table.ids, table.per_chunk(), state_id_of(c)
 
     def _rare_terms(self, c: sqlite3.Connection, generation: int, terms: list[str]) -> list[str]:
         """Drop terms found in more than bm25_max_df of all chunks (unless none would remain):

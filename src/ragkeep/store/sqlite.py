@@ -209,6 +209,10 @@ class SqliteStore:
         with self.read() as c:
             return generation_of(c)
 
+    def state_id(self) -> str:
+        with self.read() as c:
+            return state_id_of(c)
+
     @staticmethod
     def bump(c: sqlite3.Connection) -> int:
         """Advance the generation (and draw a new state token) inside the caller's write
