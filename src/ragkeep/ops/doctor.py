@@ -63,8 +63,7 @@ def run_doctor(
 
 def _vector_file(store: SqliteStore, vectors: VectorFile, repair: bool) -> Check:
     name = "vector file matches its header"
-    with store.read() as c:
-        state = vectors.state(state_id_of(c))
+    state = vectors.state(store.state_id())
     if state != "damaged":
         detail = {
             "missing": "no vector file (written by the next dense search)",
@@ -82,8 +81,7 @@ def _vector_file(store: SqliteStore, vectors: VectorFile, repair: bool) -> Check
 
 def _ann_file(store: SqliteStore, ann: AnnIndex, repair: bool) -> Check:
     name = "ANN index file matches its stamp"
-    with store.read() as c:
-        state = ann.state(state_id_of(c))
+    state = ann.state(store.state_id())
     if state == "missing":
         return Check(name, True, "no ANN file (built on demand when the ann_index flag is on)")
     if state in ("fresh", "stale"):

@@ -131,6 +131,7 @@ class Searcher:
     def _dense(
         self, c: sqlite3.Connection, generation: int, qvec: npt.NDArray[np.float32], n: int
     ) -> tuple[list[tuple[int, float]], bool]:
+        final = True
         if self.ann is not None:
             index = self.ann.get(state_id_of(c))
             if index is not None:
@@ -139,10 +140,9 @@ class Searcher:
             if chunks >= self._settings.ann_min_vectors:
                 # Stale, damaged or missing: answer exactly now, rebuild in the background.
                 self.ann.rebuild_in_background(self._snapshot_vectors)
-                ranking = dense.top_n(self._matrix_for(c, generation).table, qvec, n)
-                return self._untie(c, ranking, n), False
+                final = False
         ranking = dense.top_n(self._matrix_for(c, generation).table, qvec, n)
-        return self._untie(c, ranking, n), True
+        return self._untie(c, ranking, n), final
 
     def _snapshot_vectors(
         self,

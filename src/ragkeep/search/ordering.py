@@ -9,11 +9,11 @@ by where the chunk lives instead: (document path, chunk ordinal).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
+from ragkeep.search.fusion import Ranking
 from ragkeep.store.records import OrderKey
 
-Ranking = Sequence[tuple[int, float]]  # (chunk id, score), best first
 KeyLookup = Callable[[list[int]], dict[int, OrderKey]]
 
 _NO_KEY: OrderKey = ("", 0)

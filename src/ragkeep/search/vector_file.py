@@ -22,13 +22,8 @@ import tempfile
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ragkeep.store.records import VectorTable
-
-if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
 
 log = logging.getLogger(__name__)
 
@@ -171,15 +166,15 @@ def _layout(header: VectorFileHeader) -> list[int]:
 def _arrays(data: mmap.mmap, offset: int, header: VectorFileHeader) -> VectorTable:
     import numpy as np
 
-    def view(dtype: type, count: int, at: int) -> npt.NDArray[np.generic]:
-        return np.frombuffer(data, dtype=dtype, count=count, offset=at)
-
     id_size, row_size, _ = _layout(header)
-    ids = view(np.int64, header.chunks, offset)
-    rows = view(np.int64, header.chunks, offset + id_size)
-    matrix = view(np.float32, header.vectors * header.dimension, offset + id_size + row_size)
+    n = header.chunks
     return VectorTable(
-        ids=ids.astype(np.int64, copy=False),
-        rows=rows.astype(np.int64, copy=False),
-        matrix=matrix.reshape(header.vectors, header.dimension).astype(np.float32, copy=False),
+        ids=np.frombuffer(data, dtype=np.int64, count=n, offset=offset),
+        rows=np.frombuffer(data, dtype=np.int64, count=n, offset=offset + id_size),
+        matrix=np.frombuffer(
+            data,
+            dtype=np.float32,
+            count=header.vectors * header.dimension,
+            offset=offset + id_size + row_size,
+        ).reshape(header.vectors, header.dimension),
     )

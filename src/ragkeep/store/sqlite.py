@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ragkeep.models import DocumentInfo
 from ragkeep.store.records import (
@@ -28,9 +28,6 @@ from ragkeep.store.records import (
     VectorTable,
 )
 from ragkeep.store.schema import MIGRATIONS, SCHEMA_VERSION
-
-if TYPE_CHECKING:
-    pass
 
 DB_FILE_NAME = "ragkeep.db"
 _DOC_COLUMNS = "id, path, title, size, mtime_ns, inode, content_hash, chunk_count, indexed_at"
@@ -481,28 +478,14 @@ class SqliteStore:
 
     def chunk_order_keys(self, c: sqlite3.Connection, ids: Sequence[int]) -> dict[int, OrderKey]:
         """(document path, chunk ordinal) per chunk id: how ties are ordered."""
-        out: dict[int, OrderKey] = {}
-        for batch in _batches(list(ids), 500):
-            marks = ",".join("?" * len(batch))
-            for cid, path, ordinal in c.execute(
-                "SELECT ch.id, d.path, ch.ordinal FROM chunks ch JOIN documents d "
-                f"ON d.id = ch.doc_id WHERE ch.id IN ({marks})",
-                batch,
-            ):
-                out[int(cid)] = (str(path), int(ordinal))
-        return out
+        return {
+            int(cid): (str(path), int(ordinal))
+            for cid, path, ordinal in _chunks_by_id(c, "ch.id, d.path, ch.ordinal", ids)
+        }
 
     def chunk_rows(self, c: sqlite3.Connection, ids: Sequence[int]) -> dict[int, ChunkRow]:
-        out: dict[int, ChunkRow] = {}
-        for batch in _batches(list(ids), 500):
-            marks = ",".join("?" * len(batch))
-            for r in c.execute(
-                "SELECT ch.id, ch.doc_id, d.path, d.title, ch.text, ch.start, ch.end, ch.page "
-                f"FROM chunks ch JOIN documents d ON d.id = ch.doc_id WHERE ch.id IN ({marks})",
-                batch,
-            ):
-                out[int(r[0])] = ChunkRow(*r)
-        return out
+        columns = "ch.id, ch.doc_id, d.path, d.title, ch.text, ch.start, ch.end, ch.page"
+        return {int(r[0]): ChunkRow(*r) for r in _chunks_by_id(c, columns, ids)}
 
     # -- flags and status ----------------------------------------------------------------
 
@@ -580,6 +563,17 @@ def _split_sql(script: str) -> list[str]:
     if buf.strip():
         statements.append(buf.strip())
     return statements
+
+
+def _chunks_by_id(c: sqlite3.Connection, columns: str, ids: Sequence[int]) -> Iterator[Any]:
+    """Rows of `columns` (over chunks ch JOIN documents d) for the given chunk ids."""
+    for batch in _batches(list(ids), 500):
+        marks = ",".join("?" * len(batch))
+        yield from c.execute(
+            f"SELECT {columns} FROM chunks ch JOIN documents d ON d.id = ch.doc_id "
+            f"WHERE ch.id IN ({marks})",
+            batch,
+        )
 
 
 def _batches(items: Sequence[object] | list[str], size: int) -> Iterator[list[object]]:
