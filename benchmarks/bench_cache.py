@@ -69,8 +69,8 @@ def repeated_cli_search(data: Path, query: str) -> dict[str, object]:
         "command": f'ragkeep --data-dir DIR search "{query}" --json  (twice, new processes)',
         "first_s": walls[0],
         "second_s": walls[1],
-        "persistent_hits": stats["persistent"]["hits"],
-        "persistent_misses": stats["persistent"]["misses"],
+        "persistent_hits": stats.persistent.hits,
+        "persistent_misses": stats.persistent.misses,
     }
 
 
@@ -96,10 +96,10 @@ def trace_hit_rate(data: Path, queries: list[str], trace: list[int], write_every
             keep.search(queries[qi], 10, "hybrid")
         seconds = time.perf_counter() - started
         after = keep.cache_stats()
-    lookups = after["memory"]["hits"] + after["memory"]["misses"]
-    lookups -= before["memory"]["hits"] + before["memory"]["misses"]
-    hits = after["memory"]["hits"] + after["persistent"]["hits"]
-    hits -= before["memory"]["hits"] + before["persistent"]["hits"]
+    lookups = after.memory.hits + after.memory.misses
+    lookups -= before.memory.hits + before.memory.misses
+    hits = after.memory.hits + after.persistent.hits
+    hits -= before.memory.hits + before.persistent.hits
     return {
         "queries": len(trace),
         "writes": (len(trace) - 1) // write_every,

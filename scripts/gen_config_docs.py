@@ -46,7 +46,8 @@ SECTION_INTROS = {
     "search": "Defaults for `ragkeep search` (and the retrieval step of `ragkeep ask`).",
     "llm": "The optional LLM that `ragkeep ask` uses to write answers. See "
     "[answers.md](answers.md) for servers, streaming, retries and citations.",
-    "store": "The SQLite database (`DATA_DIR/ragkeep.db`, WAL mode).",
+    "store": "Where the index lives (`store.url`; default the SQLite file `DATA_DIR/ragkeep.db`, "
+    "WAL mode) and how writers wait for each other.",
 }
 
 STAGES = {

@@ -1,4 +1,5 @@
-"""Shared fixtures: real SQLite stores in tmp dirs, the real embedding model, the real CLI."""
+"""Shared fixtures: real stores in tmp dirs (every backend for the contract suite), the real
+embedding model, the real CLI."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ from typing import Any
 import pytest
 
 from ragkeep import Keep
+from ragkeep.config.settings import StoreSettings
+from ragkeep.store import Store, open_store
+
+from contract_helpers import DIM, MODEL, OpenStore
 
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "eval" / "scifact"
@@ -103,3 +108,34 @@ def _drop_file_capabilities() -> None:
     for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH: dropped from the bounding set
         if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
+# -- the store backends: tests/contract runs every test against each ---------------------------
+
+BACKENDS = ["sqlite"]
+
+
+@pytest.fixture(params=BACKENDS)
+def open_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
+    """Opens a store of this backend (the same one each time, unless told otherwise)."""
+    opened: list[Store] = []
+
+    def open_(model: str = MODEL, dim: int = DIM) -> Store:
+        settings = StoreSettings(url=_url(request.param, tmp_path))
+        store = open_store(settings, tmp_path, model_id=model, dimension=dim)
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(open_backend: OpenStore) -> Store:
+    return open_backend()
+
+
+def _url(backend: str, tmp_path: Path) -> str:
+    assert backend == "sqlite"
+    return f"sqlite:///{tmp_path / 'contract.db'}"  # four slashes: an absolute path

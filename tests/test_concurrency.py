@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -15,8 +14,6 @@ from pathlib import Path
 import pytest
 
 from ragkeep import Keep
-from ragkeep.store import SqliteStore
-from ragkeep.store.sqlite import StoreBusyError
 
 from conftest import run_cli, write
 
@@ -24,16 +21,10 @@ HERE = Path(__file__).resolve().parent
 
 
 def _chunks_by_path(data: Path) -> dict[str, list[str]]:
-    db = sqlite3.connect(data / "ragkeep.db")
-    rows = db.execute(
-        "SELECT d.path, ch.text FROM chunks ch JOIN documents d ON d.id = ch.doc_id "
-        "ORDER BY d.path, ch.ordinal"
-    ).fetchall()
-    db.close()
-    out: dict[str, list[str]] = {}
-    for path, text in rows:
-        out.setdefault(path, []).append(text)
-    return out
+    with Keep(data) as keep, keep.store.snapshot() as snap:
+        return {
+            d.path: [c.text for c in snap.document_chunks(d.path)] for d in keep.store.documents()
+        }
 
 
 def _stress(tmp_path: Path, processes: int, threads: int, ops: int) -> None:
@@ -108,7 +99,7 @@ def test_a_second_writer_waits_instead_of_failing(tmp_path: Path) -> None:
     write(docs / "a.txt", "Lighthouses use Fresnel lenses.")
     with Keep(data) as first, Keep(data) as second:
         waited = threading.Event()
-        with first._writer(None):  # another add/sync holds the writer lock
+        with first.store.writer_lock(None):  # another add/sync holds the writer lock
             t = threading.Thread(target=lambda: second.add([docs], on_wait=waited.set))
             t.start()
             assert waited.wait(10)
@@ -116,35 +107,6 @@ def test_a_second_writer_waits_instead_of_failing(tmp_path: Path) -> None:
             assert t.is_alive()  # still waiting, not failed
         t.join(30)
         assert not t.is_alive() and second.status().documents == 1
-
-
-def test_busy_database_becomes_a_clear_error_after_the_deadline(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "ragkeep.db", model_id="m", dimension=4,
-                        busy_timeout_ms=50, lock_timeout_s=0.5)  # fmt: skip
-    blocker = sqlite3.connect(tmp_path / "ragkeep.db", isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    started = time.monotonic()
-    with pytest.raises(StoreBusyError, match=r"store\.lock_timeout_s"):
-        store.set_flag("caching", True)
-    assert 0.4 < time.monotonic() - started < 5
-    blocker.execute("ROLLBACK")
-    store.set_flag("caching", True)  # the lock is free again: the retry loop succeeds
-    blocker.close()
-    store.close()
-
-
-def test_a_writer_that_releases_in_time_is_waited_for(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "ragkeep.db", model_id="m", dimension=4,
-                        busy_timeout_ms=10, lock_timeout_s=10)  # fmt: skip
-    blocker = sqlite3.connect(
-        tmp_path / "ragkeep.db", isolation_level=None, check_same_thread=False
-    )
-    blocker.execute("BEGIN IMMEDIATE")
-    threading.Timer(0.5, lambda: blocker.execute("ROLLBACK")).start()
-    store.set_flag("caching", True)  # retried with backoff past many busy timeouts
-    assert store.persisted_flags() == {"caching": True}
-    blocker.close()
-    store.close()
 
 
 def test_searches_keep_answering_during_an_ingest(tmp_path: Path) -> None:

@@ -118,10 +118,7 @@ def test_identical_files_share_vectors(keep: Keep, docs_dir: Path) -> None:
     write(docs_dir / "one.txt", text)
     write(docs_dir / "two.txt", text)
     keep.add([docs_dir])
-    with keep.store.read() as c:
-        chunks = c.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        vectors = c.execute("SELECT count(*) FROM vectors").fetchone()[0]
-    assert chunks == 2 and vectors == 1
+    assert keep.status().chunks == 2 and keep.store.vector_count() == 1
 
 
 def test_progress_reports_every_file(keep: Keep, docs_dir: Path) -> None:
@@ -144,13 +141,7 @@ def test_interrupted_add_leaves_whole_documents_and_sync_finishes(
 
     with pytest.raises(KeyboardInterrupt):
         keep.add([docs_dir], progress=interrupt)
-    with keep.store.read() as c:
-        partial = c.execute(
-            "SELECT count(*) FROM documents d WHERE chunk_count != "
-            "(SELECT count(*) FROM chunks WHERE doc_id = d.id)"
-        ).fetchone()[0]
-        assert partial == 0  # every visible document is complete
-        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert keep.doctor().ok  # every visible document is complete, the index intact
     assert keep.status().documents < 12
     report = keep.sync()
     assert report.ok and keep.status().documents == 12

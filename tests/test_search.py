@@ -1,58 +1,27 @@
-"""Retrieval: safe BM25 queries, exact dense ranking, both fusions, snapshot freshness."""
+"""Retrieval: query terms, tie order, both fusions, snapshot freshness (any backend)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from ragkeep import Keep
 from ragkeep.search import fusion
-from ragkeep.search.bm25 import match_query
-from ragkeep.search.dense import top_n
-from ragkeep.search.ordering import ties_cross, untie
-from ragkeep.store.records import VectorTable
+from ragkeep.search.ordering import untie
+from ragkeep.search.terms import query_terms
 
 from conftest import write
 
 
-def test_match_query_quotes_every_term() -> None:
-    assert match_query('NEAR(a b) "x" col:y -z*') == '"near" OR "b" OR "x" OR "col" OR "y" OR "z"'
-    assert match_query("   ?!  ") is None
+def test_query_terms_are_plain_words_with_stop_words_dropped() -> None:
+    assert query_terms('NEAR(a b) "x" col:y -z*') == ["near", "b", "x", "col", "y", "z"]
+    assert query_terms("   ?!  ") == []
     # Stop words are dropped unless nothing else is left.
-    assert match_query("the owls of the wood") == '"owls" OR "wood"'
-    assert match_query("to be or not to be") == '"to" OR "be" OR "or" OR "not"'
-    assert match_query("Café café") == '"café"'
-
-
-def _table(ids: np.ndarray, m: np.ndarray, rows: np.ndarray | None = None) -> VectorTable:
-    rows = np.arange(len(ids), dtype=np.int64) if rows is None else rows
-    return VectorTable(ids=ids, rows=rows, matrix=m)
-
-
-def test_dense_top_n_is_exact() -> None:
-    rng = np.random.default_rng(0)
-    m = rng.normal(size=(50, 8)).astype(np.float32)
-    m /= np.linalg.norm(m, axis=1, keepdims=True)
-    ids = np.arange(100, 150, dtype=np.int64)
-    q = m[7]
-    got = top_n(_table(ids, m), q, 5)
-    brute = sorted(((int(ids[i]), float(m[i] @ q)) for i in range(50)), key=lambda t: -t[1])[:5]
-    assert [g[0] for g in got] == [b[0] for b in brute]
-    assert got[0][0] == 107
-    assert top_n(_table(ids[:0], m[:0]), q, 5) == []
-
-
-def test_dense_top_n_keeps_every_chunk_tying_with_the_last() -> None:
-    # Six chunks share one vector (same text in six files): all tie, and all are returned
-    # so the caller can cut by location rather than by storage order.
-    m = np.array([[1.0, 0.0], [0.6, 0.8]], dtype=np.float32)
-    ids = np.arange(1, 9, dtype=np.int64)
-    rows = np.array([1, 0, 0, 0, 0, 0, 0, 1], dtype=np.int64)
-    got = top_n(_table(ids, m, rows), np.array([1.0, 0.0], dtype=np.float32), 3)
-    assert sorted(cid for cid, _ in got) == [2, 3, 4, 5, 6, 7]
-    assert len({score for _, score in got}) == 1
+    assert query_terms("the owls of the wood") == ["owls", "wood"]
+    assert query_terms("to be or not to be") == ["to", "be", "or", "not"]
+    assert query_terms("Café café") == ["café"]
+    assert query_terms("the owls", drop_stopwords=False) == ["the", "owls"]
 
 
 def test_untie_orders_ties_by_location_not_by_id() -> None:
@@ -70,7 +39,6 @@ def test_untie_orders_ties_by_location_not_by_id() -> None:
     looked_up.clear()
     assert untie([(1, 3.0), (2, 2.0), (3, 1.0), (4, 1.0)], 2, lookup) == [(1, 3.0), (2, 2.0)]
     assert looked_up == []
-    assert ties_cross([(1, 2.0), (2, 2.0)], 1) and not ties_cross([(1, 2.0), (2, 1.0)], 1)
 
 
 def test_reciprocal_rank_fusion() -> None:

@@ -7,16 +7,81 @@ this module stays cheap.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from ragkeep.answer.citations import citations_for, used_citations
 from ragkeep.answer.llm import LLMClient, LLMError
 from ragkeep.answer.prompt import build_messages
-from ragkeep.models import Answer, Citation, SearchHit
+from ragkeep.models import (
+    Answer,
+    AnswerMode,
+    AskEvent,
+    Citation,
+    CitationsEvent,
+    DoneEvent,
+    NoticeEvent,
+    SearchHit,
+    TokenEvent,
+)
 
 NO_MATCH_TEXT = "No indexed passages match the question."
 NO_LLM_NOTICE = "No LLM is configured; showing the most relevant passages."
 EXCERPT_CHARS = 600
+
+
+def answer_events(
+    question: str,
+    hits: Sequence[SearchHit],
+    client: LLMClient | None,
+    *,
+    no_llm_notice: str = NO_LLM_NOTICE,
+    max_passages: int = 5,
+    only_cited: bool = False,
+) -> Iterator[AskEvent]:
+    """Answer ``question`` from ``hits`` (ranked best first), as events: the LLM's tokens as
+    they arrive, then any notice, the citations, and last a DoneEvent with the Answer.
+
+    - No hits: a fixed "nothing matches" answer; the LLM is not called.
+    - No client: the top ``max_passages`` passages, with ``no_llm_notice``.
+    - With a client: the streamed LLM answer. Citations are numbered as in the prompt (all
+      hits, or only the cited ones with ``only_cited``).
+    - LLMError before any text: passages, notice "LLM unavailable (<reason>); ...".
+    - LLMError after some text: passages too, notice "LLM answer interrupted (<reason>); ..."
+      with ``interrupted`` set: the tokens already sent are not part of the Answer.
+    Closing the iterator early releases the LLM's HTTP response at once.
+    """
+    if not hits:
+        yield DoneEvent(Answer(question, NO_MATCH_TEXT, (), AnswerMode.PASSAGES))
+        return
+    citations = citations_for(hits)
+    if client is None:
+        yield from _passages(question, citations, no_llm_notice, max_passages)
+        return
+    parts: list[str] = []
+    stream = client.stream_chat(build_messages(question, hits))
+    try:
+        for delta in stream:
+            parts.append(delta)
+            yield TokenEvent(delta)
+    except LLMError as exc:
+        what = "LLM answer interrupted" if parts else "LLM unavailable"
+        notice = f"{what} ({exc.reason}); showing the most relevant passages."
+        yield from _passages(question, citations, notice, max_passages, interrupted=bool(parts))
+        return
+    finally:
+        # Release the HTTP response promptly when the consumer stops early.
+        close = getattr(stream, "close", None)
+        if callable(close):
+            close()
+    text = "".join(parts).strip()
+    if not text:
+        notice = "The LLM returned an empty answer; showing the most relevant passages."
+        yield from _passages(question, citations, notice, max_passages)
+        return
+    if only_cited:
+        citations = used_citations(citations, text)
+    yield CitationsEvent(citations)
+    yield DoneEvent(Answer(question, text, citations, AnswerMode.LLM, model=client.model))
 
 
 def answer_question(
@@ -29,57 +94,33 @@ def answer_question(
     max_passages: int = 5,
     only_cited: bool = False,
 ) -> Answer:
-    """Answer ``question`` from ``hits`` (ranked best first).
+    """`answer_events`, consumed: ``on_token`` sees each delta as it arrives. After an
+    interrupted stream the caller should end the partial line before showing the notice.
+    Exceptions other than LLMError (including from ``on_token``) propagate."""
+    events = answer_events(
+        question,
+        hits,
+        client,
+        no_llm_notice=no_llm_notice,
+        max_passages=max_passages,
+        only_cited=only_cited,
+    )
+    return consume(events, on_token)
 
-    - No hits: a fixed "nothing matches" answer; the LLM is not called.
-    - No client: the top ``max_passages`` passages, with ``no_llm_notice``.
-    - With a client: the streamed LLM answer; ``on_token`` sees each delta as it arrives.
-      Citations are numbered as in the prompt (all hits, or only the cited ones with
-      ``only_cited``).
-    - LLMError before any text: passages, notice "LLM unavailable (<reason>); ...".
-    - LLMError after some text: passages too, notice "LLM answer interrupted (<reason>); ...".
-      ``on_token`` has already received the partial text, so the caller should end that
-      line and show the notice; the partial text is not kept in the Answer.
-    Other exceptions (including from ``on_token``) propagate.
-    """
-    if not hits:
-        return Answer(question=question, text=NO_MATCH_TEXT, citations=(), mode="passages")
-    citations = citations_for(hits)
-    if client is None:
-        return _passages_answer(question, citations, no_llm_notice, max_passages)
 
-    parts: list[str] = []
-    stream = client.stream_chat(build_messages(question, hits))
+def consume(events: Iterator[AskEvent], on_token: Callable[[str], None] | None) -> Answer:
+    """The Answer at the end of `events`, handing tokens to ``on_token`` on the way."""
     try:
-        for delta in stream:
-            parts.append(delta)
-            if on_token is not None:
-                on_token(delta)
-    except LLMError as exc:
-        if parts:
-            notice = f"LLM answer interrupted ({exc.reason}); showing the most relevant passages."
-        else:
-            notice = f"LLM unavailable ({exc.reason}); showing the most relevant passages."
-        return _passages_answer(question, citations, notice, max_passages)
+        for event in events:
+            if isinstance(event, TokenEvent) and on_token is not None:
+                on_token(event.text)
+            elif isinstance(event, DoneEvent):
+                return event.answer
     finally:
-        # Release the HTTP response promptly if on_token raised (e.g. a closed pipe).
-        close = getattr(stream, "close", None)
+        close = getattr(events, "close", None)  # a generator: release what it holds
         if callable(close):
             close()
-
-    text = "".join(parts).strip()
-    if not text:
-        notice = "The LLM returned an empty answer; showing the most relevant passages."
-        return _passages_answer(question, citations, notice, max_passages)
-    if only_cited:
-        citations = used_citations(citations, text)
-    return Answer(
-        question=question,
-        text=text,
-        citations=citations,
-        mode="llm",
-        model=client.model,
-    )
+    raise RuntimeError("answer events ended without a DoneEvent")
 
 
 def format_passages(citations: Sequence[Citation], max_passages: int = 5) -> str:
@@ -90,16 +131,17 @@ def format_passages(citations: Sequence[Citation], max_passages: int = 5) -> str
     return "\n\n".join(blocks)
 
 
-def _passages_answer(
-    question: str, citations: tuple[Citation, ...], notice: str, max_passages: int
-) -> Answer:
-    return Answer(
-        question=question,
-        text=format_passages(citations, max_passages),
-        citations=citations,
-        mode="passages",
-        notice=notice,
-    )
+def _passages(
+    question: str,
+    citations: tuple[Citation, ...],
+    notice: str,
+    max_passages: int,
+    interrupted: bool = False,
+) -> Iterator[AskEvent]:
+    yield NoticeEvent(notice, interrupted)
+    yield CitationsEvent(citations)
+    text = format_passages(citations, max_passages)
+    yield DoneEvent(Answer(question, text, citations, AnswerMode.PASSAGES, notice))
 
 
 def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from ragkeep.models import TierStats
+
 V = TypeVar("V")
 Clock = Callable[[], float]
 
@@ -20,11 +22,6 @@ class CacheStats:
     evictions: int = 0
     expirations: int = 0
 
-    @property
-    def hit_rate(self) -> float:
-        total = self.hits + self.misses
-        return self.hits / total if total else 0.0
-
     def add(self, other: CacheStats) -> CacheStats:
         return CacheStats(
             self.hits + other.hits,
@@ -33,14 +30,8 @@ class CacheStats:
             self.expirations + other.expirations,
         )
 
-    def to_dict(self) -> dict[str, float]:
-        return {
-            "hits": self.hits,
-            "misses": self.misses,
-            "evictions": self.evictions,
-            "expirations": self.expirations,
-            "hit_rate": round(self.hit_rate, 4),
-        }
+    def frozen(self) -> TierStats:
+        return TierStats(self.hits, self.misses, self.evictions, self.expirations)
 
 
 @dataclass(frozen=True, slots=True)

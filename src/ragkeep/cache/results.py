@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -18,13 +17,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ragkeep.cache.memory import CacheStats, MemoryLRU
-from ragkeep.cache.persistent import WRITE_WAIT_S, PersistentCache
-from ragkeep.models import SearchHit
-from ragkeep.store.sqlite import SqliteStore, StoreError
+from ragkeep.cache.persistent import PersistentCache
+from ragkeep.models import SearchHit, TierStats
+from ragkeep.store.base import ReadSnapshot, Store, StoreError
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from ragkeep.config.settings import Settings
 
 FORMAT_VERSION = 1  # bump when the cached value's shape changes
 _STAT_NAMES = ("hits", "misses", "evictions", "expirations")
@@ -54,7 +55,7 @@ class ResultCache:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         config: CacheConfig,
         settings_fingerprint: str,
         clock: Callable[[], float] = time.time,
@@ -84,12 +85,12 @@ class ResultCache:
             }
         )
 
-    def get(self, c: sqlite3.Connection, key: str, generation: int) -> list[SearchHit] | None:
+    def get(self, snap: ReadSnapshot, key: str, generation: int) -> list[SearchHit] | None:
         self._observe(generation)
         hits = self.memory.get(key)
         if hits is not None:
             return list(hits)
-        raw = self.persistent.get(c, key)
+        raw = self.persistent.get(snap, key)
         if raw is None:
             return None
         decoded = tuple(SearchHit(**d) for d in json.loads(raw))
@@ -122,38 +123,32 @@ class ResultCache:
             "memory": self.memory.stats,
             "persistent": self.persistent.stats,
         }
-        rows = [
-            (f"{tier}.{name}", getattr(stats, name))
+        rows = {
+            f"{tier}.{name}": getattr(stats, name)
             for tier, stats in delta.items()
             for name in _STAT_NAMES
             if getattr(stats, name)
-        ]
+        }
         if not rows:
             return
         try:
-            with self._store.write(wait_s=WRITE_WAIT_S) as c:
-                c.executemany(
-                    "INSERT INTO cache_stats(name, value) VALUES (?, ?) "
-                    "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                    rows,
-                )
-        except (sqlite3.Error, StoreError):
+            self._store.cache.add_stats(rows)
+        except StoreError:
             return  # statistics are best-effort
         self.memory.stats = CacheStats()
         self.persistent.stats = CacheStats()
 
-    def totals(self) -> dict[str, dict[str, float]]:
-        with self._store.read() as c:
-            stored = {n: int(v) for n, v in c.execute("SELECT name, value FROM cache_stats")}
-        out: dict[str, dict[str, float]] = {}
+    def totals(self) -> dict[str, TierStats]:
+        """Per tier, the shared totals plus what this process has not flushed yet."""
+        stored = self._store.cache.stats()
+        out: dict[str, TierStats] = {}
         for tier, live in (("memory", self.memory.stats), ("persistent", self.persistent.stats)):
             stats = CacheStats(*(stored.get(f"{tier}.{n}", 0) for n in _STAT_NAMES)).add(live)
-            out[tier] = stats.to_dict()
+            out[tier] = stats.frozen()
         return out
 
     def reset_stats(self) -> None:
-        with self._store.write() as c:
-            c.execute("DELETE FROM cache_stats")
+        self._store.cache.reset_stats()
         self.memory.stats = CacheStats()
         self.persistent.stats = CacheStats()
 
@@ -175,3 +170,31 @@ class EmbeddingCache:
             vec.setflags(write=False)  # shared between searches: nobody may modify it
             self.lru.put(key, vec, vec.nbytes + len(key) + 64)
         return vec
+
+
+def make_caches(
+    store: Store, settings: Settings, model_id: str, ann_index: bool
+) -> tuple[ResultCache, EmbeddingCache]:
+    """The result and query-embedding caches for these settings."""
+    cfg = settings.cache
+    mb = 1024 * 1024
+    config = CacheConfig(
+        memory_bytes=int(cfg.memory_mb * mb),
+        persistent_bytes=int(cfg.persistent_mb * mb),
+        persistent_entries=cfg.persistent_entries,
+        ttl_s=cfg.ttl_s,
+        embedding_bytes=int(cfg.embedding_memory_mb * mb),
+    )
+    # Every setting that can change a ranking is part of every result-cache key.
+    settings_fp = fingerprint(
+        {
+            "search": settings.search.model_dump(mode="json"),
+            "ann_index": ann_index,
+            "model": model_id,
+            "schema": store.schema_version(),
+        }
+    )
+    return (
+        ResultCache(store, config, settings_fp),
+        EmbeddingCache(model_id, config.embedding_bytes),
+    )

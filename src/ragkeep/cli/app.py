@@ -1,4 +1,4 @@
-"""The `ragkeep` command: a thin typer layer over `ragkeep.Keep`.
+"""The `ragkeep` command: a thin typer layer over the services (`ragkeep.services`).
 
 Exit codes: 0 success; 1 some files failed (the rest were indexed) or a check failed;
 2 usage or configuration error.
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from ragkeep.cli import output
-from ragkeep.models import SearchMode
+from ragkeep.models import FileOutcome, FlagSource, IndexReport, SearchMode
 
 if TYPE_CHECKING:
     from ragkeep.keep import Keep
@@ -79,7 +79,7 @@ def open_keep(data_dir: Path | None = None) -> Keep:
     """Open the index, turning configuration problems into exit code 2 with a clear message."""
     from ragkeep.config.settings import ConfigError
     from ragkeep.keep import Keep
-    from ragkeep.store.sqlite import StoreError
+    from ragkeep.store.base import StoreError
 
     try:
         return Keep(
@@ -157,7 +157,7 @@ def add(
     if missing:
         _fail(f"no such file or folder: {', '.join(missing)}")
     with open_keep() as keep, output.progress(enabled=not state.quiet) as progress:
-        report = keep.add(paths, progress, on_wait=_waiting)
+        report = keep.indexing.add(paths, progress, on_wait=_waiting)
     _finish_report(report, json_)
 
 
@@ -165,7 +165,7 @@ def add(
 def sync(json_: JsonOpt = False) -> None:
     """Re-scan all sources: index new and changed files, remove deleted ones."""
     with open_keep() as keep, output.progress(enabled=not state.quiet) as progress:
-        report = keep.sync(progress, on_wait=_waiting)
+        report = keep.indexing.sync(progress, on_wait=_waiting)
     _finish_report(report, json_)
 
 
@@ -179,7 +179,7 @@ def remove(
 ) -> None:
     """Remove files or folders from the index and stop syncing them."""
     with open_keep() as keep:
-        report = keep.remove(paths)
+        report = keep.indexing.remove(paths, on_wait=_waiting)
     _finish_report(report, json_)
 
 
@@ -211,8 +211,8 @@ def watch(
             missing = [str(p) for p in paths if not p.is_dir()]
             if missing:
                 _fail(f"not a folder: {', '.join(missing)}")
-            _finish_summary(keep.add(paths, on_wait=_waiting))
-        sources = keep.status().sources if not paths else [str(p) for p in paths]
+            _finish_summary(keep.indexing.add(paths, on_wait=_waiting))
+        sources = keep.store.sources() if not paths else [str(p) for p in paths]
         if not sources:
             _fail("nothing to watch: add a folder first, or name one")
         output.info(f"watching {len(sources)} folder(s); Ctrl-C to stop")
@@ -225,8 +225,8 @@ def watch(
         output.info("stopped")
 
 
-def _finish_summary(report: Any) -> None:
-    if not state.quiet and any(r.outcome.value != "unchanged" for r in report.results):
+def _finish_summary(report: IndexReport) -> None:
+    if not state.quiet and any(r.outcome is not FileOutcome.UNCHANGED for r in report.results):
         output.report_summary(report)
 
 
@@ -242,9 +242,9 @@ def doctor(
     Exit 0 when healthy (or fully repaired), 1 when problems remain.
     """
     with open_keep() as keep:
-        report = keep.doctor(repair)
+        report = keep.admin.doctor(repair)
     if json_:
-        output.print_json(report.to_dict())
+        output.print_json(report)
     else:
         output.doctor(report)
     raise typer.Exit(0 if report.ok else 1)
@@ -254,16 +254,16 @@ def doctor(
 def gc(json_: JsonOpt = False) -> None:
     """Delete stored vectors that no chunk uses any more (also done automatically)."""
     with open_keep() as keep:
-        removed = keep.gc()
+        removed = keep.indexing.gc()
     if json_:
         output.print_json({"removed_vectors": removed})
     else:
         output.info(f"removed {removed} unreferenced vector(s)")
 
 
-def _finish_report(report: Any, json_: bool) -> None:
+def _finish_report(report: IndexReport, json_: bool) -> None:
     if json_:
-        output.print_json(report.to_dict())
+        output.print_json(report)
     elif not state.quiet:
         output.report_summary(report)
     raise typer.Exit(0 if report.ok else 1)
@@ -287,9 +287,9 @@ def search(
 ) -> None:
     """Search the index and print the best passages."""
     with open_keep() as keep:
-        hits = keep.search(query, k, mode)
+        hits = keep.querying.search(query, k, mode)
     if json_:
-        output.print_json([h.to_dict() for h in hits])
+        output.print_json(hits)
     else:
         output.search_results(hits)
 
@@ -313,14 +313,17 @@ def ask(
     Uses the LLM configured in `llm.*` settings; without one (or when it is down) the answer
     is the most relevant passages, and a line says so.
     """
+    from ragkeep.answer.service import consume
+
     with open_keep() as keep:
-        stream = not (json_ or no_stream) and keep.flag("answer_streaming")
+        stream = not (json_ or no_stream) and keep.feature_flags.enabled("answer_streaming")
+        events = keep.querying.ask_stream(question, k)
         try:
-            answer = keep.ask(question, k, on_token=output.stream_token if stream else None)
+            answer = consume(events, output.stream_token if stream else None)
         except ValueError as exc:  # an LLM setting the client cannot use
             _fail(f"cannot use the configured LLM: {exc}")
     if json_:
-        output.print_json(answer.to_dict())
+        output.print_json(answer)
     else:
         output.answer(answer, streamed=stream)
 
@@ -329,9 +332,9 @@ def ask(
 def list_(json_: JsonOpt = False) -> None:
     """List indexed documents."""
     with open_keep() as keep:
-        docs = keep.documents()
+        docs = keep.admin.documents()
     if json_:
-        output.print_json([_asdict(d) for d in docs])
+        output.print_json(docs)
     else:
         output.documents(docs)
 
@@ -340,9 +343,9 @@ def list_(json_: JsonOpt = False) -> None:
 def status(json_: JsonOpt = False) -> None:
     """Show what is indexed: documents, chunks, sources, model, generation, size."""
     with open_keep() as keep:
-        st = keep.status()
+        st = keep.admin.status()
     if json_:
-        output.print_json(st.to_dict())
+        output.print_json(st)
     else:
         output.status(st)
 
@@ -386,7 +389,7 @@ def eval_(
         with open_keep(target) as keep, output.progress(enabled=not state.quiet) as progress:
             result = run_eval(keep, dataset, chosen, progress)
     if json_:
-        output.print_json(result.to_dict())
+        output.print_json(result)
     else:
         output.eval_report(result)
 
@@ -398,7 +401,7 @@ def eval_(
 def cache_stats(json_: JsonOpt = False) -> None:
     """Show hits, misses, evictions, expirations and hit rate, across all processes."""
     with open_keep() as keep:
-        stats = keep.cache_stats()
+        stats = keep.admin.cache_stats()
     if json_:
         output.print_json(stats)
     else:
@@ -409,7 +412,7 @@ def cache_stats(json_: JsonOpt = False) -> None:
 def cache_clear() -> None:
     """Empty the result cache shared by every process, and reset its statistics."""
     with open_keep() as keep:
-        removed = keep.clear_cache()
+        removed = keep.admin.clear_cache()
     output.info(f"removed {removed} cached result(s)")
 
 
@@ -420,9 +423,9 @@ def cache_clear() -> None:
 def flags_list(json_: JsonOpt = False) -> None:
     """List every feature flag: state, default, stage and where the state comes from."""
     with open_keep() as keep:
-        flags = keep.flags()
+        flags = keep.feature_flags.states()
     if json_:
-        output.print_json([_asdict(f) for f in flags])
+        output.print_json(flags)
     else:
         output.flags(flags)
 
@@ -432,11 +435,11 @@ def _set_flag(name: str, enabled: bool | None) -> None:
 
     with open_keep() as keep:
         try:
-            st = keep.set_flag(name, enabled)
+            st = keep.feature_flags.set(name, enabled)
         except FlagError as exc:
             _fail(str(exc))
     word = "enabled" if st.enabled else "disabled"
-    note = " (overridden by settings)" if st.source == "settings" else ""
+    note = " (overridden by settings)" if st.source is FlagSource.SETTINGS else ""
     if enabled is None:
         output.info(f"{name} reset to its default ({word}){note}")
     else:
@@ -479,21 +482,11 @@ def config_show(json_: JsonOpt = False) -> None:
             {
                 "data_dir": str(loaded.data_dir),
                 "config_file": str(loaded.config_file) if loaded.config_file else None,
-                "settings": {k: {"value": _jsonable(v), "source": s} for k, v, s in rows},
+                "settings": {k: {"value": v, "source": s} for k, v, s in rows},
             }
         )
     else:
         output.config(loaded.data_dir, loaded.config_file, rows)
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
-
-
-def _asdict(obj: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return {k: _jsonable(v) for k, v in asdict(obj).items()}
 
 
 def main() -> None:

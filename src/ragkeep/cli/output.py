@@ -14,7 +14,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragkeep.models import Answer, DocumentInfo, FileOutcome, IndexReport, SearchHit, StoreStatus
+from ragkeep.models import (
+    Answer,
+    AnswerMode,
+    CacheReport,
+    DoctorReport,
+    DocumentInfo,
+    FileOutcome,
+    FlagState,
+    IndexReport,
+    SearchHit,
+    SkipReason,
+    StoreStatus,
+    to_json,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -22,8 +35,6 @@ if TYPE_CHECKING:
 
     from ragkeep.eval.runner import EvalReport
     from ragkeep.ingest.pipeline import ProgressFn
-    from ragkeep.keep import FlagState
-    from ragkeep.ops.doctor import DoctorReport
 
 
 # rich is imported on first use: `--json` output (what scripts read) never pays for it.
@@ -53,8 +64,9 @@ def _table(*args: Any, **kwargs: Any) -> Table:
     return Table(*args, **kwargs)
 
 
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+def print_json(data: object) -> None:
+    """Any model (or list of models) through the one JSON mapping the HTTP API uses too."""
+    sys.stdout.write(json.dumps(to_json(data), indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
 
@@ -104,17 +116,17 @@ def report_summary(report: IndexReport) -> None:
         f"{', '.join(parts) or 'nothing to do'} in {report.seconds:.1f}s "
         f"(generation {report.generation})"
     )
-    skipped = Counter(
-        r.reason
-        for r in report.results
-        if r.outcome is FileOutcome.SKIPPED and r.reason and r.reason.startswith("unsupported")
-    )
-    for reason, n in skipped.items():
+    # Unsupported files are common (images, archives): one line per type, not per file.
+    unsupported = [
+        r for r in report.results
+        if r.outcome is FileOutcome.SKIPPED and r.skip is SkipReason.UNSUPPORTED_TYPE
+    ]  # fmt: skip
+    for reason, n in Counter(r.reason or "" for r in unsupported).items():
         _err().print(f"  [dim]skipped {n} file(s): {escape(reason)}[/]")
     for r in report.results:
         if r.outcome is FileOutcome.FAILED:
             _err().print(f"  [red]failed[/]  {escape(r.path)}: {escape(r.reason or '')}")
-        elif r.outcome is FileOutcome.SKIPPED and not (r.reason or "").startswith("unsupported"):
+        elif r.outcome is FileOutcome.SKIPPED and r.skip is not SkipReason.UNSUPPORTED_TYPE:
             _err().print(f"  [yellow]skipped[/] {escape(r.path)}: {escape(r.reason or '')}")
         elif r.outcome in (FileOutcome.REMOVED, FileOutcome.RENAMED) and r.reason:
             _err().print(f"  [dim]{r.outcome.value}[/] {escape(r.path)}: {escape(r.reason)}")
@@ -153,11 +165,11 @@ def stream_token(token: str) -> None:
 
 
 def answer(ans: Answer, streamed: bool) -> None:
-    if streamed and _Stream.started and ans.mode != "llm":
+    if streamed and _Stream.started and ans.mode is not AnswerMode.LLM:
         sys.stdout.write("\n\n")  # a stream broke off: end its line before the passages
     if ans.notice:
         _err().print(f"[yellow]{escape(ans.notice)}[/]")
-    if ans.mode == "llm":
+    if ans.mode is AnswerMode.LLM:
         if streamed:
             sys.stdout.write("\n")
         else:
@@ -198,8 +210,8 @@ def status(st: StoreStatus) -> None:
     _out().print(table)
 
 
-def cache_stats(stats: dict[str, Any]) -> None:
-    if not stats.get("enabled"):
+def cache_stats(stats: CacheReport) -> None:
+    if not stats.enabled:
         _out().print("caching is off (feature flag 'caching')")
         return
     table = _table(
@@ -212,20 +224,22 @@ def cache_stats(stats: dict[str, Any]) -> None:
         box=None,
         header_style="bold",
     )
-    for tier in ("memory", "persistent", "embeddings"):
-        t = stats[tier]
+    for tier, t in (
+        ("memory", stats.memory),
+        ("persistent", stats.persistent),
+        ("embeddings", stats.embeddings),
+    ):
         table.add_row(
             tier,
-            str(t["hits"]),
-            str(t["misses"]),
-            str(t["evictions"]),
-            str(t["expirations"]),
-            f"{t['hit_rate']:.1%}",
+            str(t.hits),
+            str(t.misses),
+            str(t.evictions),
+            str(t.expirations),
+            f"{t.hit_rate:.1%}",
         )
     _out().print(table)
     _out().print(
-        f"persistent: {stats['persistent_entries']} entries, "
-        f"{stats['persistent_bytes'] / 1e6:.1f} MB"
+        f"persistent: {stats.persistent_entries} entries, {stats.persistent_bytes / 1e6:.1f} MB"
     )
 
 
@@ -240,14 +254,13 @@ def doctor(report: DoctorReport) -> None:
     _out().print("healthy" if report.ok else "[red]problems remain[/] (try --repair)")
 
 
-def _cache_line(stats: dict[str, Any]) -> str:
-    if not stats.get("enabled"):
+def _cache_line(stats: CacheReport) -> str:
+    if not stats.enabled:
         return "off"
-    mem, disk = stats["memory"], stats["persistent"]
-    hits = mem["hits"] + disk["hits"]
-    lookups = hits + disk["misses"]
+    hits = stats.memory.hits + stats.persistent.hits
+    lookups = hits + stats.persistent.misses
     rate = f"{hits / lookups:.1%}" if lookups else "n/a"
-    return f"{hits} hits of {lookups} lookups ({rate}); {stats['persistent_entries']} stored"
+    return f"{hits} hits of {lookups} lookups ({rate}); {stats.persistent_entries} stored"
 
 
 def flags(states: Sequence[FlagState]) -> None:
@@ -260,7 +273,7 @@ def flags(states: Sequence[FlagState]) -> None:
             "on" if f.enabled else "off",
             "on" if f.default else "off",
             f.stage.value,
-            f.source,
+            f.source.value,
             escape(f.description),
         )
     _out().print(table)

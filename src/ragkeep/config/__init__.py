@@ -1,7 +1,8 @@
 """Settings and feature flags."""
 
-from ragkeep.config.flags import FLAGS, FlagError, FlagSpec, Stage
+from ragkeep.config.flags import FLAGS, FlagError, FlagSpec
 from ragkeep.config.settings import ConfigError, LoadedSettings, Settings, load_settings
+from ragkeep.models import Stage
 
 __all__ = [
     "FLAGS",

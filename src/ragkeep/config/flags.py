@@ -9,13 +9,8 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 
-
-class Stage(StrEnum):
-    ALPHA = "alpha"
-    BETA = "beta"
-    STABLE = "stable"
+from ragkeep.models.reports import Stage
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,6 +151,12 @@ class LLMSettings(_Section):
 
 
 class StoreSettings(_Section):
+    url: str = Field(
+        "",
+        description="Which store holds the index: empty for DATA_DIR/ragkeep.db, "
+        "sqlite:///NAME.db for another file in the data dir, sqlite:////ABSOLUTE/PATH.db "
+        "for a file anywhere.",
+    )
     busy_timeout_ms: int = Field(
         2000, ge=0, description="How long SQLite itself waits for another writer per attempt."
     )
@@ -165,6 +171,14 @@ class StoreSettings(_Section):
         description="SQLite durability: NORMAL may lose the last commits on power loss, "
         "never corrupts; FULL also survives power loss, slower.",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        from ragkeep.store.url import parse_store_url
+
+        parse_store_url(value, Path("."), "ragkeep.db")  # raises with the valid forms
+        return value
 
 
 class Settings(BaseSettings):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from ragkeep.eval.beir import Dataset
 from ragkeep.eval.metrics import evaluate
 from ragkeep.ingest.pipeline import ProgressFn, TextDocument
 from ragkeep.keep import Keep
-from ragkeep.models import SearchMode
+from ragkeep.models import FileOutcome, SearchMode, to_json
 
 PATH_PREFIX = "beir:"
 TOP_K = 100  # Recall@100 needs 100 documents per query
@@ -41,7 +41,8 @@ class EvalReport:
     modes: list[ModeResult] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out: dict[str, Any] = to_json(self)
+        return out
 
 
 def run_eval(
@@ -54,9 +55,9 @@ def run_eval(
     docs = [
         TextDocument(f"{PATH_PREFIX}{d.doc_id}", d.title, d.full_text) for d in dataset.corpus()
     ]
-    report = keep.index_texts(docs, progress)
-    indexed = sum(1 for r in report.results if r.outcome.value in ("added", "updated"))
-    status = keep.status()
+    report = keep.indexing.index_texts(docs, progress)
+    indexed = report.count(FileOutcome.ADDED) + report.count(FileOutcome.UPDATED)
+    status = keep.admin.status()
     result = EvalReport(
         dataset=str(dataset.root),
         split=dataset.split,
@@ -77,13 +78,15 @@ def _run_mode(
     mode: SearchMode,
     progress: Callable[[str, int, int], None] | None,
 ) -> ModeResult:
-    keep.search("warm-up", 1, mode)  # load the model and the vector matrix outside the timing
+    keep.querying.search(
+        "warm-up", 1, mode
+    )  # load the model and the vector matrix outside the timing
     run: dict[str, list[tuple[str, float]]] = {}
     latencies: list[float] = []
     total = len(dataset.queries)
     for i, (qid, text) in enumerate(dataset.queries.items(), start=1):
         started = time.perf_counter()
-        hits = keep.search(text, TOP_K, mode, collapse=True, candidates=CANDIDATES)
+        hits = keep.querying.search(text, TOP_K, mode, collapse=True, candidates=CANDIDATES)
         latencies.append((time.perf_counter() - started) * 1000)
         run[qid] = [(h.path.removeprefix(PATH_PREFIX), h.score) for h in hits]
         if progress:

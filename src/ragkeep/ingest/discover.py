@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragkeep.ingest.loaders import supported_suffixes
+from ragkeep.models import SkipReason
 from ragkeep.store.records import FileStamp
 
 
@@ -25,6 +26,7 @@ class Unusable:
     path: str
     reason: str
     source: str
+    skip: SkipReason | None = None  # set: nothing to index here, not an error
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +87,11 @@ def _classify(
     path: str, st: os.stat_result, source: str, suffixes: frozenset[str]
 ) -> Candidate | Unusable:
     if not stat.S_ISREG(st.st_mode):
-        return Unusable(path, "not a regular file", source)
+        return Unusable(path, "not a regular file", source, SkipReason.NOT_REGULAR_FILE)
     suffix = Path(path).suffix.lower()
     if suffix not in suffixes:
-        return Unusable(path, f"unsupported file type: {suffix or '(no extension)'}", source)
+        reason = f"unsupported file type: {suffix or '(no extension)'}"
+        return Unusable(path, reason, source, SkipReason.UNSUPPORTED_TYPE)
     return Candidate(path, FileStamp(st.st_size, st.st_mtime_ns, st.st_ino), source)
 
 

@@ -23,16 +23,13 @@ from ragkeep.ingest.chunking import chunk_document
 from ragkeep.ingest.discover import Candidate, Unusable, WalkRules, walk_source
 from ragkeep.ingest.loaders import EmptyDocumentError, LoaderError, load_document
 from ragkeep.ingest.paths import is_under
-from ragkeep.models import FileOutcome, FileResult, IndexReport, LoadedDocument
+from ragkeep.models import FileOutcome, FileResult, IndexReport, LoadedDocument, SkipReason
+from ragkeep.store.base import Store
 from ragkeep.store.records import DocumentRow, FileStamp, NewChunk, NewDocument
-from ragkeep.store.sqlite import SqliteStore
 
 ProgressFn = Callable[[int, int, str], None]
 _T = TypeVar("_T")
 
-# Reasons that mean "nothing to index here" rather than "something went wrong".
-_SKIP_PREFIXES = ("unsupported file type", "not a regular file")
-_MOVED = "moved from "
 _QUEUE_DEPTH = 64  # prepared documents waiting for the embedder: bounds memory
 _GROUP_CHUNKS = 128  # chunks embedded together across documents, for full batches
 
@@ -63,7 +60,7 @@ class Prepared:
 class Indexer:
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         embedder: Callable[[], Embedder],
         settings: Settings,
         tokenizer: Callable[[], Tokenizer],
@@ -111,8 +108,7 @@ class Indexer:
         items = ((c, existing.get(c.path)) for c in candidates)
         prepare = functools.partial(self._prepare_file, moved_from=moved_from)
         self._run(items, len(candidates), prepare, report, progress)
-        gone -= {r.reason.removeprefix(_MOVED) for r in report.results
-                 if r.outcome is FileOutcome.RENAMED and r.reason}  # fmt: skip
+        gone -= {r.moved_from for r in report.results if r.moved_from is not None}
         if gone:
             self._store.delete_documents(sorted(gone))
             report.results.extend(
@@ -132,19 +128,6 @@ class Indexer:
         items = ((d, existing.get(d.path)) for d in docs)
         self._run(items, total, self._prepare_text, report, progress)
         report.seconds = time.perf_counter() - started
-        report.generation = self._store.generation()
-        return report
-
-    def remove(self, paths: Sequence[str]) -> IndexReport:
-        report = IndexReport()
-        doomed = [
-            d.path
-            for d in self._store.documents()
-            if any(d.path == p or is_under(d.path, p) for p in paths)
-        ]
-        if doomed:
-            self._store.delete_documents(doomed)
-        report.results.extend(FileResult(p, FileOutcome.REMOVED) for p in doomed)
         report.generation = self._store.generation()
         return report
 
@@ -188,7 +171,12 @@ class Indexer:
                 done += 1
                 if isinstance(item, Moved):
                     self._store.move_document(item.old_path, item.doc)
-                    item = FileResult(item.doc.path, FileOutcome.RENAMED, _MOVED + item.old_path)
+                    item = FileResult(
+                        item.doc.path,
+                        FileOutcome.RENAMED,
+                        f"moved from {item.old_path}",
+                        moved_from=item.old_path,
+                    )
                     report.results.append(item)
                 elif isinstance(item, FileResult):
                     if item.outcome is FileOutcome.REMOVED:
@@ -246,6 +234,7 @@ class Indexer:
                 path,
                 row,
                 f"larger than ingest.max_file_mb ({self._settings.ingest.max_file_mb:g} MB)",
+                SkipReason.TOO_LARGE,
             )
         try:
             with open(path, "rb") as fh:
@@ -260,11 +249,11 @@ class Indexer:
         if old is not None:  # relink: no parsing, no chunking, no embedding
             return Moved(old.path, NewDocument(path, old.title, stamp, content_hash, cand.source))
         if not data:
-            return _keep_or_skip(path, row, "empty file")
+            return _keep_or_skip(path, row, "empty file", SkipReason.NO_TEXT)
         try:
             loaded = load_document(data, Path(path))
         except EmptyDocumentError as exc:
-            return _keep_or_skip(path, row, exc.reason)
+            return _keep_or_skip(path, row, exc.reason, SkipReason.NO_TEXT)
         except LoaderError as exc:
             return _failed(path, row, exc.reason)
         doc = NewDocument(path, loaded.title, stamp, content_hash, cand.source)
@@ -284,7 +273,7 @@ class Indexer:
         cfg = self._settings.chunking
         drafts = chunk_document(loaded, self._tokenizer(), cfg.size_tokens, cfg.overlap_tokens)
         if not drafts:
-            return _keep_or_skip(doc.path, row, "no text")
+            return _keep_or_skip(doc.path, row, "no text", SkipReason.NO_TEXT)
         chunks = [
             NewChunk(
                 ordinal=d.ordinal,
@@ -302,8 +291,8 @@ class Indexer:
 
 def _unusable_result(item: Unusable, existing: dict[str, DocumentRow]) -> FileResult:
     row = existing.get(item.path)
-    if item.reason.startswith(_SKIP_PREFIXES):
-        return _keep_or_skip(item.path, row, item.reason)
+    if item.skip is not None:
+        return _keep_or_skip(item.path, row, item.reason, item.skip)
     return _failed(item.path, row, item.reason)
 
 
@@ -313,8 +302,8 @@ def _failed(path: str, row: DocumentRow | None, reason: str) -> FileResult:
     return FileResult(path, FileOutcome.FAILED, reason)
 
 
-def _keep_or_skip(path: str, row: DocumentRow | None, reason: str) -> FileResult:
+def _keep_or_skip(path: str, row: DocumentRow | None, reason: str, skip: SkipReason) -> FileResult:
     # A document that now has nothing to index must not keep answering with its old text.
     if row is not None:
-        return FileResult(path, FileOutcome.REMOVED, f"{reason}; removed from the index")
-    return FileResult(path, FileOutcome.SKIPPED, reason)
+        return FileResult(path, FileOutcome.REMOVED, f"{reason}; removed from the index", skip=skip)
+    return FileResult(path, FileOutcome.SKIPPED, reason, skip=skip)

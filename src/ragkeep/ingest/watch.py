@@ -74,7 +74,7 @@ def _sync(
     keep: Keep, sources: Sequence[str], on_report: Callable[[IndexReport], None] | None
 ) -> None:
     try:
-        report = keep.sync(only=sources)
+        report = keep.indexing.sync(only=sources)
     except Exception:  # keep watching: the next change triggers another attempt
         log.exception("sync failed; will retry on the next change")
         return

@@ -19,12 +19,6 @@ KeyLookup = Callable[[list[int]], dict[int, OrderKey]]
 _NO_KEY: OrderKey = ("", 0)
 
 
-def ties_cross(ranking: Ranking, n: int) -> bool:
-    """Whether the item at position n (0-based) ties with the one before it, so a cut at n
-    would split a group of equal scores."""
-    return len(ranking) > n > 0 and ranking[n][1] == ranking[n - 1][1]
-
-
 def untie(ranking: Ranking, n: int, keys: KeyLookup) -> list[tuple[int, float]]:
     """The first n of `ranking` (sorted by score, best first, holding every item that ties
     with the n-th), with ties put in (path, ordinal) order. Keys are looked up only for

@@ -23,6 +23,7 @@ import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ragkeep.models import DerivedState
 from ragkeep.store.records import VectorTable
 
 log = logging.getLogger(__name__)
@@ -92,15 +93,15 @@ class VectorFile:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
 
-    def state(self, state_id: str) -> str:
-        """ "fresh", "stale", "missing" or "damaged" (what `doctor` reports)."""
+    def state(self, state_id: str) -> DerivedState:
+        """The file against the given committed state (what `doctor` reports)."""
         data = self._map()
         if data is None:
-            return "damaged" if self.path.exists() else "missing"
+            return DerivedState.DAMAGED if self.path.exists() else DerivedState.MISSING
         header, offset = _read_header(data)
         if header is None or not _intact(data, header, offset):
-            return "damaged"
-        return "fresh" if self._matches(header, state_id) else "stale"
+            return DerivedState.DAMAGED
+        return DerivedState.FRESH if self._matches(header, state_id) else DerivedState.STALE
 
     def delete(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -8,11 +8,19 @@ import numpy as np
 import pytest
 
 from ragkeep import Keep
-from ragkeep.search.ann import AnnIndex
+from ragkeep.store.sqlite import SqliteStore
+from ragkeep.store.sqlite.ann import AnnIndex
 
 from conftest import run_cli, write
 
 ANN = {"flags.ann_index": True, "search.ann_min_vectors": 0}
+
+
+def _ann(keep: Keep) -> AnnIndex:
+    assert isinstance(keep.store, SqliteStore)
+    ann = keep.store.dense_state().ann
+    assert ann is not None
+    return ann
 
 
 def _unit(rows: int, dim: int = 8, seed: int = 0) -> np.ndarray:  # type: ignore[type-arg]
@@ -60,9 +68,8 @@ def ann_keep(data_dir: Path, docs_dir: Path) -> Keep:
 
 def test_search_answers_exactly_until_the_index_is_built(ann_keep: Keep, docs_dir: Path) -> None:
     exact = ann_keep.search("otters crabs", 3, "dense")  # no index yet: exact, build starts
-    assert ann_keep._searcher.ann is not None
-    ann_keep._searcher.ann.wait(30)
-    assert ann_keep._searcher.ann.state(ann_keep.store.state_id()) == "fresh"
+    _ann(ann_keep).wait(30)
+    assert _ann(ann_keep).state(ann_keep.store.state_id()) == "fresh"
     approx = ann_keep.search("otters crabs", 3, "dense")
     assert [h.chunk_id for h in approx] == [h.chunk_id for h in exact]
     # A commit makes the file stale: the next search is exact again and triggers a rebuild.
@@ -70,25 +77,23 @@ def test_search_answers_exactly_until_the_index_is_built(ann_keep: Keep, docs_di
     ann_keep.sync()
     after = ann_keep.search("otters crabs bellies", 1, "dense")
     assert after[0].path.endswith("new.md")
-    ann_keep._searcher.ann.wait(30)
-    assert ann_keep._searcher.ann.state(ann_keep.store.state_id()) == "fresh"
+    _ann(ann_keep).wait(30)
+    assert _ann(ann_keep).state(ann_keep.store.state_id()) == "fresh"
     ann_keep.close()
 
 
 def test_exact_stand_ins_are_not_cached(ann_keep: Keep) -> None:
     ann_keep.search("gannets", 2, "dense")  # exact stand-in while building
-    assert ann_keep.cache_stats()["persistent_entries"] == 0
-    assert ann_keep._searcher.ann is not None
-    ann_keep._searcher.ann.wait(30)
+    assert ann_keep.cache_stats().persistent_entries == 0
+    _ann(ann_keep).wait(30)
     ann_keep.search("gannets", 2, "dense")
-    assert ann_keep.cache_stats()["persistent_entries"] == 1
+    assert ann_keep.cache_stats().persistent_entries == 1
     ann_keep.close()
 
 
 def test_doctor_checks_and_rebuilds_the_ann_file(ann_keep: Keep) -> None:
     ann_keep.search("puffins", 1, "dense")
-    ann = ann_keep._searcher.ann
-    assert ann is not None
+    ann = _ann(ann_keep)
     ann.wait(30)
     assert ann_keep.doctor().ok
     ann.path.write_bytes(b"garbage")

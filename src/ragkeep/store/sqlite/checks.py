@@ -1,74 +1,47 @@
-"""`ragkeep doctor`: prove the index is consistent, and rebuild what is derived when it is not.
+"""`doctor` for the SQLite backend: prove the index is consistent, rebuild what is derived.
 
-Every check is a query over the one database, so "healthy" means: SQLite's own integrity
-check passes, the FTS5 index matches the chunks table, every chunk has a vector for the
-active model, every document has exactly the chunks it records, and nothing is orphaned.
+"Healthy" means: SQLite's own integrity check passes, the FTS5 index matches the chunks table,
+every chunk has a vector for the active model, every document has exactly the chunks it
+records, nothing is orphaned, and the derived files match their checksums.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import sqlite3
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ragkeep.embed.base import Embedder
-from ragkeep.search.ann import AnnIndex
-from ragkeep.search.vector_file import VectorFile
-from ragkeep.store.sqlite import SqliteStore, state_id_of
+from ragkeep.models import Check, DerivedState
+from ragkeep.store.base import EmbedTexts
 
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    repaired: bool = False
+if TYPE_CHECKING:
+    from ragkeep.store.sqlite.store import SqliteStore
 
 
-@dataclass
-class DoctorReport:
-    checks: list[Check] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return all(c.ok or c.repaired for c in self.checks)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checks": [asdict(c) for c in self.checks]}
-
-
-def run_doctor(
-    store: SqliteStore,
-    embedder: Callable[[], Embedder],
-    repair: bool = False,
-    ann: AnnIndex | None = None,
-    vector_file: VectorFile | None = None,
-) -> DoctorReport:
-    report = DoctorReport()
-    report.checks.append(_sqlite_integrity(store))
-    if not report.checks[-1].ok:
-        return report  # a damaged file: the other checks would read garbage
-    report.checks.append(_fts_integrity(store, repair))
-    report.checks.append(_chunk_counts(store, repair))
-    report.checks.append(_orphan_chunks(store, repair))
-    report.checks.append(_missing_vectors(store, embedder, repair))
-    report.checks.append(_unreferenced_vectors(store, repair))
-    if ann is not None:
-        report.checks.append(_ann_file(store, ann, repair))
-    if vector_file is not None:
-        report.checks.append(_vector_file(store, vector_file, repair))
-    return report
+def run_checks(store: SqliteStore, repair: bool, embed: EmbedTexts) -> list[Check]:
+    checks = [_sqlite_integrity(store)]
+    if not checks[0].ok:
+        return checks  # a damaged file: the other checks would read garbage
+    checks.append(_fts_integrity(store, repair))
+    checks.append(_chunk_counts(store, repair))
+    checks.append(_orphan_chunks(store, repair))
+    checks.append(_missing_vectors(store, embed, repair))
+    checks.append(_unreferenced_vectors(store, repair))
+    checks.append(_ann_file(store, repair))
+    checks.append(_vector_file(store, repair))
+    return checks
 
 
-def _vector_file(store: SqliteStore, vectors: VectorFile, repair: bool) -> Check:
+def _vector_file(store: SqliteStore, repair: bool) -> Check:
     name = "vector file matches its header"
+    vectors = store.dense_state().vector_file
     state = vectors.state(store.state_id())
-    if state != "damaged":
+    if state is not DerivedState.DAMAGED:
         detail = {
-            "missing": "no vector file (written by the next dense search)",
-            "fresh": "checksum ok, made from the current index state",
-            "stale": "checksum ok, made from an older index state; rewritten by the next search",
+            DerivedState.MISSING: "no vector file (written by the next dense search)",
+            DerivedState.FRESH: "checksum ok, made from the current index state",
+            DerivedState.STALE: "checksum ok, made from an older index state; "
+            "rewritten by the next search",
         }[state]
         return Check(name, True, detail)
     check = Check(name, False, "vector file does not match its checksum (damaged)")
@@ -79,21 +52,27 @@ def _vector_file(store: SqliteStore, vectors: VectorFile, repair: bool) -> Check
     return check
 
 
-def _ann_file(store: SqliteStore, ann: AnnIndex, repair: bool) -> Check:
+def _ann_file(store: SqliteStore, repair: bool) -> Check:
     name = "ANN index file matches its stamp"
+    ann = store.dense_state().ann_index()
     state = ann.state(store.state_id())
-    if state == "missing":
+    if state is DerivedState.MISSING:
         return Check(name, True, "no ANN file (built on demand when the ann_index flag is on)")
-    if state in ("fresh", "stale"):
-        note = "" if state == "fresh" else "; stale, rebuilt by the next search that needs it"
-        return Check(
-            name, True, f"checksum ok, index state {'current' if not note else 'old'}{note}"
-        )
+    if state is not DerivedState.DAMAGED:
+        if state is DerivedState.FRESH:
+            return Check(name, True, "checksum ok, index state current")
+        return Check(name, True, "checksum ok, index state old; stale, rebuilt by the next "
+                     "search that needs it")  # fmt: skip
     check = Check(name, False, "ANN file does not match its stamp (damaged or half-written)")
-    if repair:
-        with store.read() as c:
-            table = store.load_vectors(c)
-            state_id = state_id_of(c)
+    if repair and importlib.util.find_spec("usearch") is None:
+        # Without the optional package the file cannot be rebuilt, and it is only derived.
+        ann.delete()
+        check.repaired = True
+        check.detail += "; deleted (usearch is not installed: pip install 'ragkeep[ann]')"
+    elif repair:
+        with store.snapshot() as snap:
+            table = store.load_vectors(snap.conn)
+            state_id = snap.state_id
         ann.build(table.ids, table.per_chunk(), state_id)
         check.repaired = True
         check.detail += "; rebuilt from the database"
@@ -160,7 +139,7 @@ def _orphan_chunks(store: SqliteStore, repair: bool) -> Check:
     return check
 
 
-def _missing_vectors(store: SqliteStore, embedder: Callable[[], Embedder], repair: bool) -> Check:
+def _missing_vectors(store: SqliteStore, embed: EmbedTexts, repair: bool) -> Check:
     with store.read() as c:
         rows = c.execute(
             "SELECT DISTINCT ch.text_hash, ch.text FROM chunks ch LEFT JOIN vectors v "
@@ -172,13 +151,8 @@ def _missing_vectors(store: SqliteStore, embedder: Callable[[], Embedder], repai
         return Check(name, True, "ok")
     check = Check(name, False, f"{len(rows)} chunk texts have no vector")
     if repair:
-        matrix = embedder().embed([r[1] for r in rows])
-        with store.write() as c:
-            c.executemany(
-                "INSERT OR IGNORE INTO vectors(model_id, text_hash, vector) VALUES (?, ?, ?)",
-                [(store.model_id, r[0], matrix[i].tobytes()) for i, r in enumerate(rows)],
-            )
-            store.bump(c)
+        matrix = embed([r[1] for r in rows])
+        store.add_vectors({r[0]: matrix[i].tobytes() for i, r in enumerate(rows)})
         check.repaired = True
         check.detail += "; embedded and stored"
     return check

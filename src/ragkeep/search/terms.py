@@ -1,4 +1,4 @@
-"""BM25 through SQLite FTS5: turning free text into a safe FTS5 query."""
+"""The words of a query that BM25 looks for: the same on every backend."""
 
 from __future__ import annotations
 
@@ -54,16 +54,3 @@ def query_terms(text: str, drop_stopwords: bool = True) -> list[str]:
     if drop_stopwords:
         terms = [t for t in terms if t not in STOPWORDS] or terms
     return terms
-
-
-def match_expression(terms: list[str]) -> str | None:
-    """An FTS5 OR-query of quoted terms; None when there is nothing to search.
-
-    Quoting every term means user input can never be parsed as FTS5 syntax (NEAR, column
-    filters, unbalanced quotes), so no query text can make the search fail.
-    """
-    return " OR ".join(f'"{t}"' for t in terms) if terms else None
-
-
-def match_query(text: str, drop_stopwords: bool = True) -> str | None:
-    return match_expression(query_terms(text, drop_stopwords))

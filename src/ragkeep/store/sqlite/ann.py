@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragkeep.search.vector_file import DERIVED_DIR
+from ragkeep.models import DerivedState
 
 if TYPE_CHECKING:
     import numpy as np
@@ -47,9 +47,9 @@ class _Loaded:
 
 
 class AnnIndex:
-    def __init__(self, data_dir: Path, model_id: str, dimension: int) -> None:
+    def __init__(self, directory: Path, model_id: str, dimension: int) -> None:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model_id)
-        self.dir = data_dir / DERIVED_DIR
+        self.dir = directory
         self.path = self.dir / f"ann-{safe}.usearch"
         self.stamp_path = self.dir / f"ann-{safe}.json"
         self.model_id = model_id
@@ -65,20 +65,20 @@ class AnnIndex:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def state(self, state_id: str) -> str:
-        """ "fresh", "stale", "missing" or "damaged" for the given committed state."""
+    def state(self, state_id: str) -> DerivedState:
+        """The file against the given committed state."""
         stamp = self._stamp()
         if stamp is None or not self.path.exists():
-            return "missing" if not self.stamp_path.exists() else "damaged"
+            return DerivedState.MISSING if not self.stamp_path.exists() else DerivedState.DAMAGED
         if stamp.model_id != self.model_id or stamp.dimension != self.dimension:
-            return "stale"
+            return DerivedState.STALE
         try:
             data = self.path.read_bytes()
         except OSError:
-            return "damaged"
+            return DerivedState.DAMAGED
         if hashlib.sha256(data).hexdigest() != stamp.sha256:
-            return "damaged"
-        return "fresh" if stamp.state_id == state_id else "stale"
+            return DerivedState.DAMAGED
+        return DerivedState.FRESH if stamp.state_id == state_id else DerivedState.STALE
 
     def get(self, state_id: str) -> Any | None:
         """The index for exactly this committed state, or None (then search exactly)."""

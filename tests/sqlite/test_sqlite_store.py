@@ -1,4 +1,5 @@
-"""The SQLite store: schema versions, model identity, and one transaction per document."""
+"""The SQLite backend's own behaviour: schema versions, WAL, FTS5 triggers, per-thread
+connections, shared vector rows. What every backend does is in tests/contract/."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragkeep.store import FileStamp, NewChunk, NewDocument, SqliteStore, StoreError
-from ragkeep.store.schema import SCHEMA_VERSION
+from ragkeep.store import FileStamp, NewChunk, NewDocument, StoreError
+from ragkeep.store.sqlite import SqliteStore
+from ragkeep.store.sqlite.schema import SCHEMA_VERSION
 
 MODEL = "test-model"
 DIM = 4
@@ -44,14 +46,6 @@ def test_new_store_records_schema_model_and_wal(tmp_path: Path) -> None:
     store.close()
 
 
-def test_opening_with_another_model_fails_clearly(tmp_path: Path) -> None:
-    _store(tmp_path).close()
-    with pytest.raises(StoreError, match="was built with embedding model 'test-model'"):
-        _store(tmp_path, model="other-model")
-    with pytest.raises(StoreError, match="4 dims"):
-        _store(tmp_path, dim=8)
-
-
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     _store(tmp_path).close()
     conn = sqlite3.connect(tmp_path / "ragkeep.db")
@@ -61,50 +55,23 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         _store(tmp_path)
 
 
-def test_replace_is_atomic_and_bumps_generation(tmp_path: Path) -> None:
-    store = _store(tmp_path)
-    gen = store.replace_document(
-        _doc("/a"),
-        [_chunk(0, "alpha one"), _chunk(1, "alpha two")],
-        {"hash-alpha one": _vec(0), "hash-alpha two": _vec(1)},
-    )
-    assert gen == 1
-    # A new version whose vectors are missing must not replace the old one, even partially.
-    with pytest.raises(StoreError, match="no vector"):
-        store.replace_document(_doc("/a", "h2"), [_chunk(0, "beta")], {})
-    with store.read() as c:
-        texts = [r[0] for r in c.execute("SELECT text FROM chunks ORDER BY ordinal")]
-        fts = [
-            r[0] for r in c.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH 'alpha'")
-        ]
-    assert texts == ["alpha one", "alpha two"]
-    assert len(fts) == 2
-    assert store.generation() == 1
-    assert store.document("/a").content_hash == "h"  # type: ignore[union-attr]
-    store.close()
-
-
-def test_fts_follows_replacements_and_deletions(tmp_path: Path) -> None:
+def test_fts_rows_follow_the_chunks_table_through_triggers(tmp_path: Path) -> None:
     store = _store(tmp_path)
     store.replace_document(_doc("/a"), [_chunk(0, "old words")], {"hash-old words": _vec(0)})
     store.replace_document(_doc("/a", "h2"), [_chunk(0, "new words")], {"hash-new words": _vec(1)})
     with store.read() as c:
-        assert store.bm25(c, '"old"', 10) == []
-        assert len(store.bm25(c, '"new"', 10)) == 1
         c.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
-    gen = store.delete_documents(["/a"])
-    assert gen == 3
+        assert c.execute("SELECT count(*) FROM chunks_fts").fetchone()[0] == 1
+    store.delete_documents(["/a"])
     with store.read() as c:
-        assert store.bm25(c, '"new"', 10) == []
+        c.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
         assert c.execute("SELECT count(*) FROM chunks").fetchone()[0] == 0
     store.close()
 
 
-def test_vectors_are_shared_by_content(tmp_path: Path) -> None:
+def test_chunks_with_equal_text_share_one_matrix_row(tmp_path: Path) -> None:
     store = _store(tmp_path)
     store.replace_document(_doc("/a"), [_chunk(0, "same text")], {"hash-same text": _vec(0)})
-    assert store.missing_vectors(["hash-same text", "hash-other"]) == {"hash-other"}
-    # A second document with the same chunk text needs no new vector.
     store.replace_document(_doc("/b"), [_chunk(0, "same text")], {})
     with store.read() as c:
         table = store.load_vectors(c)
@@ -124,7 +91,7 @@ def test_connections_are_per_thread(tmp_path: Path) -> None:
 
     def reader() -> None:
         try:
-            seen.append(store.counts()[0])
+            seen.append(store.counts().documents)
         except BaseException as exc:  # pragma: no cover - surfaced below
             errors.append(exc)
 

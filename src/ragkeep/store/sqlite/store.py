@@ -1,4 +1,4 @@
-"""The embedded store: one SQLite database in WAL mode holds everything that must agree.
+"""The SQLite backend: one database in WAL mode holds everything that must agree.
 
 Every change to a document is one `BEGIN IMMEDIATE` transaction that replaces its chunks (the
 FTS5 index follows through triggers), adds any new vectors and bumps the generation, so a
@@ -8,37 +8,36 @@ reader or a crash sees the old version or the new one, never a mix.
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ragkeep.models import DocumentInfo
-from ragkeep.store.records import (
-    ChunkRow,
-    DocumentRow,
-    FileStamp,
-    NewChunk,
-    NewDocument,
-    OrderKey,
-    VectorTable,
+from ragkeep.models import Check, DocumentInfo
+from ragkeep.store.base import (
+    CacheTable,
+    DenseOptions,
+    EmbedTexts,
+    Removal,
+    StoreBusyError,
+    StoreCounts,
+    StoreError,
 )
-from ragkeep.store.schema import MIGRATIONS, SCHEMA_VERSION
+from ragkeep.store.records import DocumentRow, FileStamp, NewChunk, NewDocument, VectorTable
+from ragkeep.store.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 
-DB_FILE_NAME = "ragkeep.db"
+if TYPE_CHECKING:
+    from ragkeep.store.sqlite.dense import SqliteDense
+    from ragkeep.store.sqlite.snapshot import SqliteSnapshot
+
+DB_FILE_NAME = "ragkeep.db"  # the default file in the data dir
+WRITER_LOCK = "writer.lock"  # beside the database: serialises add/sync/remove across processes
 _DOC_COLUMNS = "id, path, title, size, mtime_ns, inode, content_hash, chunk_count, indexed_at"
-
-
-class StoreError(Exception):
-    """The database cannot be used as asked; the message says why and what to do."""
-
-
-class StoreBusyError(StoreError):
-    """Another writer held the lock for longer than the configured deadline."""
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -71,6 +70,65 @@ class SqliteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._migrate()
         self._check_model()
+        self._dense: SqliteDense | None = None
+        self._dense_options = DenseOptions()
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    @property
+    def derived_dir(self) -> Path:
+        """Files rebuilt from the database (vector file, ANN index): always safe to delete."""
+        from ragkeep.store.sqlite.vector_file import DERIVED_DIR
+
+        return self.path.parent / DERIVED_DIR
+
+    @functools.cached_property
+    def cache(self) -> CacheTable:
+        from ragkeep.store.sqlite.cache_table import SqliteCacheTable
+
+        return SqliteCacheTable(self)
+
+    def configure_dense(self, options: DenseOptions) -> None:
+        self._dense_options = options
+        self._dense = None
+
+    def dense_state(self) -> SqliteDense:
+        """The per-process dense retrieval state (matrix, vector file, ANN), made on first use."""
+        if self._dense is None:
+            from ragkeep.store.sqlite.dense import SqliteDense
+
+            self._dense = SqliteDense(self, self._dense_options)
+        return self._dense
+
+    @contextmanager
+    def snapshot(self) -> Iterator[SqliteSnapshot]:
+        from ragkeep.store.sqlite.snapshot import SqliteSnapshot
+
+        with self.read() as c:
+            yield SqliteSnapshot(self, c)
+
+    @contextmanager
+    def writer_lock(self, on_wait: Callable[[], None] | None) -> Iterator[None]:
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(self.path.parent / WRITER_LOCK, thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if on_wait is not None:
+                on_wait()
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def check(self, repair: bool, embed: EmbedTexts) -> list[Check]:
+        from ragkeep.store.sqlite.checks import run_checks
+
+        return run_checks(self, repair, embed)
 
     # -- connections ---------------------------------------------------------------------
 
@@ -153,6 +211,8 @@ class SqliteStore:
             conn.execute("COMMIT")
 
     def close(self) -> None:
+        if self._dense is not None:
+            self._dense.close()
         with self._all_lock:
             conns, self._all = self._all, []
         for conn in conns:
@@ -198,6 +258,9 @@ class SqliteStore:
                 f"({self.dimension} dims); use another --data-dir or re-index from scratch"
             )
 
+    def schema_version(self) -> int:
+        return SCHEMA_VERSION
+
     def meta(self) -> dict[str, str]:
         with self.read() as c:
             return {k: v for k, v in c.execute("SELECT key, value FROM meta")}
@@ -223,31 +286,30 @@ class SqliteStore:
 
     # -- sources -------------------------------------------------------------------------
 
-    def add_source(self, path: str) -> None:
-        with self.write() as c:
-            c.execute(
-                "INSERT INTO sources(path, added_at) VALUES (?, ?) ON CONFLICT(path) DO NOTHING",
-                (path, time.time()),
-            )
-
-    def remove_source(self, path: str) -> bool:
-        with self.write() as c:
-            return c.execute("DELETE FROM sources WHERE path = ?", (path,)).rowcount > 0
-
     def sources(self) -> list[str]:
         with self.read() as c:
             return [r[0] for r in c.execute("SELECT path FROM sources ORDER BY path")]
 
-    def set_excluded(self, path: str, excluded: bool) -> None:
+    def add_sources(self, sources: Sequence[str], include: Sequence[str]) -> None:
+        now = time.time()
         with self.write() as c:
-            if excluded:
-                c.execute(
-                    "INSERT INTO excluded(path, excluded_at) VALUES (?, ?) "
-                    "ON CONFLICT(path) DO NOTHING",
-                    (path, time.time()),
-                )
-            else:
-                c.execute("DELETE FROM excluded WHERE path = ?", (path,))
+            c.executemany(
+                "INSERT INTO sources(path, added_at) VALUES (?, ?) ON CONFLICT(path) DO NOTHING",
+                [(path, now) for path in sources],
+            )
+            c.executemany("DELETE FROM excluded WHERE path = ?", [(p,) for p in include])
+
+    def apply_removal(self, removal: Removal) -> int:
+        now = time.time()
+        with self.write() as c:
+            _delete_documents(c, removal.documents)
+            c.executemany("DELETE FROM sources WHERE path = ?", [(p,) for p in removal.sources])
+            c.executemany(
+                "INSERT INTO excluded(path, excluded_at) VALUES (?, ?) "
+                "ON CONFLICT(path) DO NOTHING",
+                [(p, now) for p in removal.exclude],
+            )
+            return self.bump(c) if removal.documents else generation_of(c)
 
     def excluded(self) -> list[str]:
         with self.read() as c:
@@ -330,10 +392,7 @@ class SqliteStore:
                     (*values, doc.path),
                 )
                 doc_id = int(cur.lastrowid or 0)
-            c.executemany(
-                "INSERT OR IGNORE INTO vectors(model_id, text_hash, vector) VALUES (?, ?, ?)",
-                [(self.model_id, h, v) for h, v in vectors.items()],
-            )
+            self._insert_vectors(c, vectors)
             c.executemany(
                 "INSERT INTO chunks(doc_id, ordinal, text, text_hash, start, end, page, tokens) "
                 "VALUES (?,?,?,?,?,?,?,?)",
@@ -361,6 +420,18 @@ class SqliteStore:
                 # A chunk without a vector would be invisible to dense search: refuse to commit.
                 raise StoreError(f"{doc.path}: {missing} chunk(s) have no vector; not committed")
             return self.bump(c)
+
+    def add_vectors(self, vectors: dict[str, bytes]) -> int:
+        """Store vectors by text hash (doctor's repair); returns the new generation."""
+        with self.write() as c:
+            self._insert_vectors(c, vectors)
+            return self.bump(c)
+
+    def _insert_vectors(self, c: sqlite3.Connection, vectors: dict[str, bytes]) -> None:
+        c.executemany(
+            "INSERT OR IGNORE INTO vectors(model_id, text_hash, vector) VALUES (?, ?, ?)",
+            [(self.model_id, h, v) for h, v in vectors.items()],
+        )
 
     def move_document(self, old_path: str, doc: NewDocument) -> int:
         """Give a document a new path (a moved file): chunks and vectors stay as they are."""
@@ -390,11 +461,7 @@ class SqliteStore:
     def delete_documents(self, paths: Sequence[str]) -> int:
         """Delete documents (chunks and FTS rows follow); returns the new generation."""
         with self.write() as c:
-            for path in paths:
-                row = c.execute("SELECT id FROM documents WHERE path = ?", (path,)).fetchone()
-                if row:
-                    c.execute("DELETE FROM chunks WHERE doc_id = ?", (row[0],))
-                    c.execute("DELETE FROM documents WHERE id = ?", (row[0],))
+            _delete_documents(c, paths)
             return self.bump(c) if paths else generation_of(c)
 
     def vector_count(self) -> int:
@@ -418,38 +485,7 @@ class SqliteStore:
                 "(SELECT 1 FROM chunks ch WHERE ch.text_hash = vectors.text_hash)"
             ).rowcount
 
-    # -- retrieval -----------------------------------------------------------------------
-
-    def bm25(
-        self, c: sqlite3.Connection, match: str, limit: int, at_least: float | None = None
-    ) -> list[tuple[int, float]]:
-        """The best `limit` chunks for an FTS5 query, best first; with `at_least`, instead
-        every chunk scoring at least that (to collect all chunks tying at a cut-off)."""
-        # FTS5's bm25() is lower-is-better; negate so every retriever ranks higher-is-better.
-        # bm25() named explicitly: measured faster than ORDER BY rank (FTS5's sorter path).
-        if at_least is None:
-            sql = (
-                "SELECT rowid, -bm25(chunks_fts) AS score FROM chunks_fts "
-                "WHERE chunks_fts MATCH ? ORDER BY score DESC LIMIT ?"
-            )
-            params: tuple[object, ...] = (match, limit)
-        else:
-            sql = (
-                "SELECT rowid, -bm25(chunks_fts) AS score FROM chunks_fts "
-                "WHERE chunks_fts MATCH ? AND bm25(chunks_fts) <= ? ORDER BY score DESC"
-            )
-            params = (match, -at_least)
-        return [(int(r[0]), float(r[1])) for r in c.execute(sql, params)]
-
-    def term_chunks(self, c: sqlite3.Connection, term: str, at_most: int) -> int:
-        """How many chunks contain `term` (after the index's stemming), counted up to
-        `at_most`."""
-        return int(
-            c.execute(
-                "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)",
-                (f'"{term}"', at_most),
-            ).fetchone()[0]
-        )
+    # -- vectors for dense retrieval -----------------------------------------------------
 
     def load_vectors(self, c: sqlite3.Connection) -> VectorTable:
         import numpy as np
@@ -476,17 +512,6 @@ class SqliteStore:
             matrix=matrix.reshape(len(blobs), self.dimension),
         )
 
-    def chunk_order_keys(self, c: sqlite3.Connection, ids: Sequence[int]) -> dict[int, OrderKey]:
-        """(document path, chunk ordinal) per chunk id: how ties are ordered."""
-        return {
-            int(cid): (str(path), int(ordinal))
-            for cid, path, ordinal in _chunks_by_id(c, "ch.id, d.path, ch.ordinal", ids)
-        }
-
-    def chunk_rows(self, c: sqlite3.Connection, ids: Sequence[int]) -> dict[int, ChunkRow]:
-        columns = "ch.id, ch.doc_id, d.path, d.title, ch.text, ch.start, ch.end, ch.page"
-        return {int(r[0]): ChunkRow(*r) for r in _chunks_by_id(c, columns, ids)}
-
     # -- flags and status ----------------------------------------------------------------
 
     def persisted_flags(self) -> dict[str, bool]:
@@ -506,12 +531,11 @@ class SqliteStore:
                     (name, int(enabled), time.time()),
                 )
 
-    def counts(self) -> tuple[int, int, int]:
-        """(documents, chunks, generation) from one snapshot."""
+    def counts(self) -> StoreCounts:
+        """Documents, chunks and generation from one snapshot."""
         with self.read() as c:
             docs = c.execute("SELECT count(*) FROM documents").fetchone()[0]
-            chunks = c.execute("SELECT count(*) FROM chunks").fetchone()[0]
-            return int(docs), int(chunks), generation_of(c)
+            return StoreCounts(int(docs), chunk_count_of(c), generation_of(c))
 
     def size_bytes(self) -> int:
         return sum(
@@ -523,6 +547,18 @@ class SqliteStore:
 
 def generation_of(c: sqlite3.Connection) -> int:
     return int(c.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+
+
+def chunk_count_of(c: sqlite3.Connection) -> int:
+    return int(c.execute("SELECT count(*) FROM chunks").fetchone()[0])
+
+
+def _delete_documents(c: sqlite3.Connection, paths: Sequence[str]) -> None:
+    for path in paths:
+        row = c.execute("SELECT id FROM documents WHERE path = ?", (path,)).fetchone()
+        if row:
+            c.execute("DELETE FROM chunks WHERE doc_id = ?", (row[0],))
+            c.execute("DELETE FROM documents WHERE id = ?", (row[0],))
 
 
 def state_id_of(c: sqlite3.Connection) -> str:
@@ -565,7 +601,7 @@ def _split_sql(script: str) -> list[str]:
     return statements
 
 
-def _chunks_by_id(c: sqlite3.Connection, columns: str, ids: Sequence[int]) -> Iterator[Any]:
+def chunks_by_id(c: sqlite3.Connection, columns: str, ids: Sequence[int]) -> Iterator[Any]:
     """Rows of `columns` (over chunks ch JOIN documents d) for the given chunk ids."""
     for batch in _batches(list(ids), 500):
         marks = ",".join("?" * len(batch))

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from ragkeep import Keep
+from ragkeep.store.sqlite import SqliteStore
 
 from conftest import write
 
@@ -13,7 +14,8 @@ OFF = {"flags.caching": False}  # every search below must really search
 
 
 def _file(keep: Keep) -> Path:
-    return keep.vector_file().path
+    assert isinstance(keep.store, SqliteStore)
+    return keep.store.dense_state().vector_file.path
 
 
 def _top(keep: Keep, query: str) -> str:

@@ -1,0 +1,117 @@
+"""Indexing: add, sync and remove sources, index given texts, collect unused vectors.
+
+One writer at a time per index (the store's writer lock); the pipeline itself commits one
+document per transaction, so an interruption leaves every file whole, old or new.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ragkeep.config.settings import Settings
+from ragkeep.embed.base import Embedder
+from ragkeep.embed.onnx import minilm_tokenizer
+from ragkeep.ingest.paths import absolute, is_under
+from ragkeep.models import FileOutcome, FileResult, IndexReport
+from ragkeep.store.base import Removal, Store
+
+if TYPE_CHECKING:
+    from ragkeep.ingest.pipeline import Indexer, ProgressFn, TextDocument
+
+GC_MIN_VECTORS = 1000  # below this, unreferenced vectors cost less than collecting them
+WaitFn = Callable[[], None]
+
+
+class IndexingService:
+    def __init__(self, store: Store, embedder: Callable[[], Embedder], settings: Settings) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._settings = settings
+
+    @functools.cached_property
+    def _indexer(self) -> Indexer:
+        # Imported on first write: a search never loads the ingest pipeline or the loaders.
+        from ragkeep.ingest.pipeline import Indexer
+
+        return Indexer(self._store, self._embedder, self._settings, minilm_tokenizer)
+
+    def add(
+        self,
+        paths: Sequence[str | Path],
+        progress: ProgressFn | None = None,
+        on_wait: WaitFn | None = None,
+    ) -> IndexReport:
+        """Register files or folders as sources and bring them into the index."""
+        sources: list[str] = []
+        missing: list[str] = []
+        for p in paths:
+            path = absolute(p)
+            (sources if os.path.lexists(path) else missing).append(path)
+        with self._store.writer_lock(on_wait):
+            # Adding a removed path (or a folder holding one) brings it back.
+            include = [p for p in self._store.excluded() if _within(p, sources)]
+            self._store.add_sources(sources, include)
+            report = self._indexer.sync_sources(sources, progress)
+            self._collect_garbage_if_due()
+        report.results[:0] = [
+            FileResult(m, FileOutcome.FAILED, "no such file or folder") for m in missing
+        ]
+        return report
+
+    def sync(
+        self,
+        progress: ProgressFn | None = None,
+        on_wait: WaitFn | None = None,
+        only: Sequence[str | Path] | None = None,
+    ) -> IndexReport:
+        """Re-scan every registered source (or just `only`): index new and changed files,
+        drop deleted ones."""
+        with self._store.writer_lock(on_wait):
+            sources = [absolute(p) for p in only] if only is not None else self._store.sources()
+            report = self._indexer.sync_sources(sources, progress)
+            self._collect_garbage_if_due()
+        return report
+
+    def remove(self, paths: Sequence[str | Path], on_wait: WaitFn | None = None) -> IndexReport:
+        """Forget files or folders: their documents leave the index and they stop being
+        sources, in one transaction."""
+        targets = [absolute(p) for p in paths]
+        with self._store.writer_lock(on_wait):
+            sources = self._store.sources()
+            removal = Removal(
+                documents=[d.path for d in self._store.documents() if _within(d.path, targets)],
+                sources=[s for s in sources if _within(s, targets)],
+                # Inside a source that stays: remember it, or the next sync would re-add it.
+                exclude=[t for t in targets if any(is_under(t, s) for s in sources if s != t)],
+            )
+            generation = self._store.apply_removal(removal)
+            self._collect_garbage_if_due()
+        results = [FileResult(p, FileOutcome.REMOVED) for p in removal.documents]
+        return IndexReport(results=results, generation=generation)
+
+    def index_texts(
+        self, docs: Sequence[TextDocument], progress: ProgressFn | None = None
+    ) -> IndexReport:
+        """Index documents given as text (paths are labels, not files): used by `eval`."""
+        with self._store.writer_lock(None):
+            return self._indexer.index_texts(iter(docs), len(docs), progress)
+
+    def gc(self) -> int:
+        """Delete vectors that no chunk uses any more; returns how many."""
+        with self._store.writer_lock(None):
+            return self._store.collect_garbage()
+
+    def _collect_garbage_if_due(self) -> None:
+        """Collect unreferenced vectors once they are a noticeable share of the table."""
+        unreferenced = self._store.unreferenced_vectors()
+        if unreferenced >= max(GC_MIN_VECTORS, self._store.vector_count() // 10):
+            self._store.collect_garbage()
+
+
+def _within(path: str, folders: Sequence[str]) -> bool:
+    """`path` is one of `folders` or inside one of them."""
+    return any(path == f or is_under(path, f) for f in folders)
