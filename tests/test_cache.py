@@ -14,7 +14,7 @@ from ragkeep.cache.memory import CacheStats, MemoryLRU
 from ragkeep.cache.persistent import TOUCH_INTERVAL_S, PersistentCache
 from ragkeep.cache.results import CacheConfig, EmbeddingCache, ResultCache, normalize_query
 from ragkeep.config.settings import StoreSettings
-from ragkeep.models import CacheReport, SearchHit, to_json
+from ragkeep.models import CacheReport, SearchHit, TierStats, to_json
 from ragkeep.store import Store, open_store
 
 from conftest import run_cli, write
@@ -324,3 +324,21 @@ def test_a_schema_or_model_change_misses_the_cache(
     from ragkeep.cache.results import fingerprint
 
     assert fingerprint(base) != fingerprint({**base, "model": "m2"})
+
+
+def test_clearing_through_keep_empties_every_tier_and_the_counters(
+    keep: Keep, docs_dir: Path
+) -> None:
+    write(docs_dir / "a.md", "Skuas chase other seabirds for their catch.")
+    keep.add([docs_dir])
+    keep.search("skuas", 3, "hybrid")
+    keep.search("skuas", 3, "hybrid")
+    before = keep.cache_stats()
+    assert before.memory.hits == 1 and before.persistent_entries == 1
+    assert before.embeddings.misses == 1 and before.memory_entries == 1
+    assert keep.clear_cache() == 1
+    after = keep.cache_stats()
+    assert after.persistent_entries == after.memory_entries == 0
+    assert after.memory == after.persistent == TierStats()
+    assert keep.querying.search("skuas", 3, "hybrid")  # a miss again, computed afresh
+    assert keep.cache_stats().memory.misses == 1

@@ -64,10 +64,10 @@ class Keep:
             self.feature_flags = FlagService(self.store, self.settings)
             ann = self.feature_flags.enabled("ann_index")
             self.store.configure_dense(DenseOptions(ann, self.settings.search.ann_min_vectors))
-            results, embeddings = (
+            self._caches = (
                 make_caches(self.store, self.settings, spec.model_id, ann)
                 if self.feature_flags.enabled("caching")
-                else (None, None)
+                else None
             )
         except BaseException:
             self.store.close()
@@ -76,13 +76,12 @@ class Keep:
             self.store,
             self.embedder,
             self.settings.search,
-            results=results,
-            embeddings=embeddings,
+            results=self._caches.results if self._caches else None,
+            embeddings=self._caches.embeddings if self._caches else None,
         )
-        self._results = results
         self.indexing = IndexingService(self.store, self.embedder, self.settings)
         self.querying = QueryService(searcher, self.settings, self.feature_flags)
-        self.admin = AdminService(self.store, searcher, self.embedder)
+        self.admin = AdminService(self.store, self._caches, self.embedder)
 
     def embedder(self) -> Embedder:
         """The process-wide embedder for these settings, loaded on first use."""
@@ -100,8 +99,8 @@ class Keep:
 
     def close(self) -> None:
         self.querying.close()
-        if self._results is not None:
-            self._results.flush_stats()
+        if self._caches is not None:
+            self._caches.results.flush_stats()
         self.store.close()
 
     def __enter__(self) -> Keep:

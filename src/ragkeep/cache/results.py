@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragkeep.cache.memory import CacheStats, MemoryLRU
 from ragkeep.cache.persistent import PersistentCache
-from ragkeep.models import SearchHit, TierStats
+from ragkeep.models import CacheReport, SearchHit, TierStats
 from ragkeep.store.base import ReadSnapshot, Store, StoreError
 
 if TYPE_CHECKING:
@@ -172,9 +172,38 @@ class EmbeddingCache:
         return vec
 
 
-def make_caches(
-    store: Store, settings: Settings, model_id: str, ann_index: bool
-) -> tuple[ResultCache, EmbeddingCache]:
+@dataclass(frozen=True, slots=True)
+class Caches:
+    """The result cache and the query-embedding cache of one open index."""
+
+    results: ResultCache
+    embeddings: EmbeddingCache
+
+    def report(self) -> CacheReport:
+        """Hits, misses, evictions and expirations per tier, summed over every process."""
+        entries, size = self.results.persistent.entries()
+        totals = self.results.totals()
+        return CacheReport(
+            enabled=True,
+            memory=totals["memory"],
+            persistent=totals["persistent"],
+            embeddings=self.embeddings.lru.stats.frozen(),
+            persistent_entries=entries,
+            persistent_bytes=size,
+            memory_entries=len(self.results.memory),
+            memory_bytes=self.results.memory.bytes_used,
+        )
+
+    def clear(self) -> int:
+        """Empty every tier (the shared one for every process) and reset the statistics;
+        returns how many shared entries were removed."""
+        removed = self.results.clear()
+        self.results.reset_stats()
+        self.embeddings.lru.clear()
+        return removed
+
+
+def make_caches(store: Store, settings: Settings, model_id: str, ann_index: bool) -> Caches:
     """The result and query-embedding caches for these settings."""
     cfg = settings.cache
     mb = 1024 * 1024
@@ -194,7 +223,7 @@ def make_caches(
             "schema": store.schema_version(),
         }
     )
-    return (
+    return Caches(
         ResultCache(store, config, settings_fp),
         EmbeddingCache(model_id, config.embedding_bytes),
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from ragkeep.cache.results import Caches
 from ragkeep.embed.base import Embedder
 from ragkeep.models import CacheReport, DoctorReport, DocumentInfo, StoreStatus
-from ragkeep.search.engine import Searcher
 from ragkeep.store.base import Store
 
 if TYPE_CHECKING:
@@ -16,9 +16,11 @@ if TYPE_CHECKING:
 
 
 class AdminService:
-    def __init__(self, store: Store, searcher: Searcher, embedder: Callable[[], Embedder]) -> None:
+    def __init__(
+        self, store: Store, caches: Caches | None, embedder: Callable[[], Embedder]
+    ) -> None:
         self._store = store
-        self._searcher = searcher
+        self._caches = caches
         self._embedder = embedder
 
     def status(self) -> StoreStatus:
@@ -46,32 +48,11 @@ class AdminService:
 
     def cache_stats(self) -> CacheReport:
         """Hits, misses, evictions and expirations per tier, summed over every process."""
-        results, embeddings = self._searcher.results, self._searcher.embeddings
-        if results is None or embeddings is None:
-            return CacheReport(enabled=False)
-        entries, size = results.persistent.entries()
-        totals = results.totals()
-        return CacheReport(
-            enabled=True,
-            memory=totals["memory"],
-            persistent=totals["persistent"],
-            embeddings=embeddings.lru.stats.frozen(),
-            persistent_entries=entries,
-            persistent_bytes=size,
-            memory_entries=len(results.memory),
-            memory_bytes=results.memory.bytes_used,
-        )
+        return self._caches.report() if self._caches else CacheReport(enabled=False)
 
     def clear_cache(self) -> int:
         """Empty the result cache (every process's shared tier) and reset its statistics."""
-        results = self._searcher.results
-        if results is None:
-            return 0
-        removed = results.clear()
-        results.reset_stats()
-        if self._searcher.embeddings is not None:
-            self._searcher.embeddings.lru.clear()
-        return removed
+        return self._caches.clear() if self._caches else 0
 
     def _embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         return self._embedder().embed(texts)
