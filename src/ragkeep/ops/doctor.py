@@ -7,6 +7,7 @@ active model, every document has exactly the chunks it records, and nothing is o
 
 from __future__ import annotations
 
+import importlib.util
 import sqlite3
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -90,7 +91,12 @@ def _ann_file(store: SqliteStore, ann: AnnIndex, repair: bool) -> Check:
             name, True, f"checksum ok, index state {'current' if not note else 'old'}{note}"
         )
     check = Check(name, False, "ANN file does not match its stamp (damaged or half-written)")
-    if repair:
+    if repair and not _usearch_installed():
+        # Without the optional `ann` extra it cannot be rebuilt (nor used): remove it.
+        ann.delete()
+        check.repaired = True
+        check.detail += "; deleted (usearch is not installed: pip install 'ragkeep[ann]')"
+    elif repair:
         with store.read() as c:
             table = store.load_vectors(c)
             state_id = state_id_of(c)
@@ -98,6 +104,10 @@ def _ann_file(store: SqliteStore, ann: AnnIndex, repair: bool) -> Check:
         check.repaired = True
         check.detail += "; rebuilt from the database"
     return check
+
+
+def _usearch_installed() -> bool:
+    return importlib.util.find_spec("usearch") is not None
 
 
 def _sqlite_integrity(store: SqliteStore) -> Check:
