@@ -1,8 +1,10 @@
 """Stateful property: with caching on, every search returns exactly what it returns with caching
-off, across random adds, updates, deletes, syncs, searches and settings changes."""
+off, across random adds, updates, deletes, syncs, searches and settings changes — starting
+from either fusion method (score and reciprocal-rank), so both fused paths are exercised."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,18 +24,23 @@ from ragkeep import Keep
 
 VOCAB = ["owl", "heron", "otter", "river", "night", "hunts", "fish", "nest", "reed", "marsh"]
 NAMES = ["a.md", "b.txt", "c.md", "d.txt"]
+FUSIONS = ["score", "rrf"]
+# Applied over the machine's starting fusion: a fusion entry switches it (or is a no-op).
 SETTINGS: list[dict[str, Any]] = [
     {},
     {"search.rrf_k": 5},
+    {"search.dense_weight": 0.8},
     {"search.fusion": "score"},
+    {"search.fusion": "rrf"},
     {"search.candidates": 10},
     {"search.bm25_stopwords": False},
 ]
 
 
 class CachedEqualsUncached(RuleBasedStateMachine):
-    def __init__(self) -> None:
+    def __init__(self, fusion: str) -> None:
         super().__init__()
+        self.fusion = fusion
         self.root = Path(tempfile.mkdtemp(prefix="ragkeep-prop-"))
         self.docs = self.root / "docs"
         self.docs.mkdir()
@@ -43,6 +50,7 @@ class CachedEqualsUncached(RuleBasedStateMachine):
 
     def _open(self, overrides: dict[str, Any]) -> None:
         self._close()
+        overrides = {"search.fusion": self.fusion, **overrides}
         self.cached = Keep(self.data, overrides=overrides)
         self.plain = Keep(self.data, overrides={**overrides, "flags.caching": False})
 
@@ -114,10 +122,19 @@ _common = {
 }
 
 
-def test_caching_never_changes_results() -> None:
-    run_state_machine_as_test(CachedEqualsUncached, settings=settings(max_examples=200, **_common))
+# The example budget is split between the fusions: the suite takes no longer than before.
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_caching_never_changes_results(fusion: str) -> None:
+    run_state_machine_as_test(
+        functools.partial(CachedEqualsUncached, fusion),
+        settings=settings(max_examples=200 // len(FUSIONS), **_common),
+    )
 
 
 @pytest.mark.slow
-def test_caching_never_changes_results_long() -> None:
-    run_state_machine_as_test(CachedEqualsUncached, settings=settings(max_examples=2000, **_common))
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_caching_never_changes_results_long(fusion: str) -> None:
+    run_state_machine_as_test(
+        functools.partial(CachedEqualsUncached, fusion),
+        settings=settings(max_examples=2000 // len(FUSIONS), **_common),
+    )
