@@ -47,6 +47,7 @@ class CachedEqualsUncached(RuleBasedStateMachine):
         self.data = self.root / "data"
         self.cached: Keep | None = None
         self.plain: Keep | None = None
+        self.last_search: tuple[str, int, str] | None = None
 
     def _open(self, overrides: dict[str, Any]) -> None:
         self._close()
@@ -99,14 +100,22 @@ class CachedEqualsUncached(RuleBasedStateMachine):
         repeat=st.integers(min_value=1, max_value=2),
     )
     def search(self, query: list[str], mode: str, k: int, repeat: int) -> None:
-        assert self.cached is not None and self.plain is not None
         text = " ".join(query)
+        self.last_search = (text, k, mode)
         for _ in range(repeat):  # the second time is a cache hit
-            assert self.cached.search(text, k, mode) == self.plain.search(text, k, mode)
+            self._check(text, k, mode)
+
+    def _check(self, text: str, k: int, mode: str) -> None:
+        assert self.cached is not None and self.plain is not None
+        assert self.cached.search(text, k, mode) == self.plain.search(text, k, mode)
 
     @rule(overrides=st.sampled_from(SETTINGS))
     def change_settings(self, overrides: dict[str, Any]) -> None:
         self._open(overrides)
+        if self.last_search is not None:
+            # Asked again under the new settings, a search must not be answered from the
+            # entry cached under the old ones (random queries rarely repeat by chance).
+            self._check(*self.last_search)
 
     def teardown(self) -> None:
         self._close()
