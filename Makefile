@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEMO   := .demo-data
 RK     := $(BIN)/ragkeep --data-dir $(DEMO)
 
-.PHONY: demo test lint typecheck unit slow bench clean
+.PHONY: demo test lint typecheck unit smoke slow bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(RK) ask "How long does the UPS keep the server running during a power cut?"
 
 ## Lint, type-check and run the whole default test suite.
-test: lint typecheck unit
+test: lint typecheck smoke unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
@@ -35,6 +35,10 @@ typecheck: $(STAMP)
 # The cache code must stay 100% line- and branch-covered (the report is in the output).
 unit: $(STAMP)
 	$(BIN)/pytest --cov=ragkeep.cache --cov-branch --cov-report=term-missing --cov-fail-under=100
+
+# A plain `pip install .` (no extras) into a fresh venv runs every everyday command.
+smoke:
+	PYTHON=$(PYTHON) scripts/smoke_plain_install.sh
 
 ## Long stress / soak / full-size runs.
 slow: $(STAMP)

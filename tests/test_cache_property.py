@@ -1,8 +1,10 @@
 """Stateful property: with caching on, every search returns exactly what it returns with caching
-off, across random adds, updates, deletes, syncs, searches and settings changes."""
+off, across random adds, updates, deletes, syncs, searches and settings changes — starting
+from either fusion method (score and reciprocal-rank), so both fused paths are exercised."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,27 +24,34 @@ from ragkeep import Keep
 
 VOCAB = ["owl", "heron", "otter", "river", "night", "hunts", "fish", "nest", "reed", "marsh"]
 NAMES = ["a.md", "b.txt", "c.md", "d.txt"]
+FUSIONS = ["score", "rrf"]
+# Applied over the machine's starting fusion: a fusion entry switches it (or is a no-op).
 SETTINGS: list[dict[str, Any]] = [
     {},
     {"search.rrf_k": 5},
+    {"search.dense_weight": 0.8},
     {"search.fusion": "score"},
+    {"search.fusion": "rrf"},
     {"search.candidates": 10},
     {"search.bm25_stopwords": False},
 ]
 
 
 class CachedEqualsUncached(RuleBasedStateMachine):
-    def __init__(self) -> None:
+    def __init__(self, fusion: str) -> None:
         super().__init__()
+        self.fusion = fusion
         self.root = Path(tempfile.mkdtemp(prefix="ragkeep-prop-"))
         self.docs = self.root / "docs"
         self.docs.mkdir()
         self.data = self.root / "data"
         self.cached: Keep | None = None
         self.plain: Keep | None = None
+        self.last_search: tuple[str, int, str] | None = None
 
     def _open(self, overrides: dict[str, Any]) -> None:
         self._close()
+        overrides = {"search.fusion": self.fusion, **overrides}
         self.cached = Keep(self.data, overrides=overrides)
         self.plain = Keep(self.data, overrides={**overrides, "flags.caching": False})
 
@@ -91,14 +100,22 @@ class CachedEqualsUncached(RuleBasedStateMachine):
         repeat=st.integers(min_value=1, max_value=2),
     )
     def search(self, query: list[str], mode: str, k: int, repeat: int) -> None:
-        assert self.cached is not None and self.plain is not None
         text = " ".join(query)
+        self.last_search = (text, k, mode)
         for _ in range(repeat):  # the second time is a cache hit
-            assert self.cached.search(text, k, mode) == self.plain.search(text, k, mode)
+            self._check(text, k, mode)
+
+    def _check(self, text: str, k: int, mode: str) -> None:
+        assert self.cached is not None and self.plain is not None
+        assert self.cached.search(text, k, mode) == self.plain.search(text, k, mode)
 
     @rule(overrides=st.sampled_from(SETTINGS))
     def change_settings(self, overrides: dict[str, Any]) -> None:
         self._open(overrides)
+        if self.last_search is not None:
+            # Asked again under the new settings, a search must not be answered from the
+            # entry cached under the old ones (random queries rarely repeat by chance).
+            self._check(*self.last_search)
 
     def teardown(self) -> None:
         self._close()
@@ -114,10 +131,19 @@ _common = {
 }
 
 
-def test_caching_never_changes_results() -> None:
-    run_state_machine_as_test(CachedEqualsUncached, settings=settings(max_examples=200, **_common))
+# The example budget is split between the fusions: the suite takes no longer than before.
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_caching_never_changes_results(fusion: str) -> None:
+    run_state_machine_as_test(
+        functools.partial(CachedEqualsUncached, fusion),
+        settings=settings(max_examples=200 // len(FUSIONS), **_common),
+    )
 
 
 @pytest.mark.slow
-def test_caching_never_changes_results_long() -> None:
-    run_state_machine_as_test(CachedEqualsUncached, settings=settings(max_examples=2000, **_common))
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_caching_never_changes_results_long(fusion: str) -> None:
+    run_state_machine_as_test(
+        functools.partial(CachedEqualsUncached, fusion),
+        settings=settings(max_examples=2000 // len(FUSIONS), **_common),
+    )

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ragkeep.embed.base import EmbedderError
 from ragkeep.embed.registry import EmbedderConfig, close_all, get_embedder, loaded_count
 
 
@@ -45,9 +46,14 @@ def test_registry_keeps_one_instance_per_config_and_evicts() -> None:
     close_all()
     a = get_embedder(EmbedderConfig())
     assert get_embedder(EmbedderConfig()) is a
-    get_embedder(EmbedderConfig(batch_size=8))
-    get_embedder(EmbedderConfig(batch_size=16))
-    assert loaded_count() == 2  # bounded: the least recently used one was closed
+    a.embed(["x"])
+    b = get_embedder(EmbedderConfig(batch_size=8))
+    c = get_embedder(EmbedderConfig(batch_size=16))
+    assert loaded_count() == 2  # bounded: the least recently used one was evicted ...
+    with pytest.raises(EmbedderError, match="embedder is closed"):
+        a.embed(["x"])  # ... and closed (its ONNX session released), not just forgotten
+    b.embed(["x"])
+    c.embed(["x"])
     assert get_embedder(EmbedderConfig()) is not a
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -129,22 +131,50 @@ def test_progress_reports_every_file(keep: Keep, docs_dir: Path) -> None:
     assert calls[-1] == (5, 5) and len(calls) == 5
 
 
+def _prepare_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "ragkeep-prepare" and t.is_alive()]
+
+
 def test_interrupted_add_leaves_whole_documents_and_sync_finishes(
-    keep: Keep, docs_dir: Path
+    data_dir: Path, docs_dir: Path
 ) -> None:
-    for i in range(12):
-        write(docs_dir / f"f{i:02}.md", f"Document {i} about starlings. " * 40)
+    # Many more documents than the prepare queue holds (pipeline._QUEUE_DEPTH = 64): reading
+    # and chunking outpace embedding, so when the add is interrupted the producer thread is
+    # blocked on a full queue, and the interrupted add must unblock it and let it end.
+    # Two tiny chunks per document, the second the same everywhere (embedded once): cheap.
+    tiny = {"chunking.size_tokens": 16, "chunking.overlap_tokens": 0}
+    with Keep(data_dir, overrides=tiny) as keep:
+        n = 100
+        for i in range(n):
+            write(
+                docs_dir / f"f{i:03}.md",
+                f"Document {i} is about starlings and their evening flights.\n\n"
+                "Starlings gather in huge murmurations over the reed beds at dusk.\n",
+            )
+        assert not _prepare_threads()
 
-    def interrupt(done: int, total: int, path: str) -> None:
-        if done == 5:
-            raise KeyboardInterrupt
+        def interrupt(done: int, total: int, path: str) -> None:
+            if keep.documents():  # once something is committed
+                time.sleep(0.5)  # a slow consumer: the producer fills the queue meanwhile
+                raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        keep.add([docs_dir], progress=interrupt)
-    assert keep.doctor().ok  # every visible document is complete, the index intact
-    assert keep.status().documents < 12
-    report = keep.sync()
-    assert report.ok and keep.status().documents == 12
+        with pytest.raises(KeyboardInterrupt):
+            keep.add([docs_dir], progress=interrupt)
+        deadline = time.monotonic() + 2.0
+        while _prepare_threads() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _prepare_threads(), "the interrupted add left its producer thread running"
+
+        docs = keep.documents()
+        assert 0 < len(docs) < n
+        assert all(d.chunks == 2 for d in docs)  # every visible document is complete ...
+        assert sum(d.chunks for d in docs) == keep.status().chunks  # ... and nothing else is there
+        report = keep.doctor()  # integrity, full-text index, chunk counts, orphans, vectors
+        assert report.ok, report.to_dict()
+
+        result = keep.sync()
+        assert result.ok and keep.status().documents == n
+        assert keep.status().chunks == 2 * n and keep.doctor().ok
 
 
 def test_removing_a_folder_inside_a_source_sticks_until_added_again(

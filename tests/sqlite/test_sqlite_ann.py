@@ -125,3 +125,20 @@ def test_enabling_the_flag_without_usearch_is_refused(monkeypatch: pytest.Monkey
     with pytest.raises(FlagError, match=r"ragkeep\[ann\]"):
         check_requirements({"ann_index": True})
     check_requirements({"ann_index": False})
+
+
+def test_doctor_deletes_a_damaged_ann_file_when_usearch_is_missing(
+    ann_keep: Keep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ragkeep.store.sqlite.checks as checks_module
+
+    ann_keep.search("puffins", 1, "dense")
+    ann = _ann(ann_keep)
+    ann.wait(30)
+    ann.path.write_bytes(b"garbage")
+    monkeypatch.setattr(checks_module, "_usearch_installed", lambda: False)
+    report = ann_keep.doctor(repair=True)
+    assert report.ok and "deleted (usearch is not installed" in str(report.to_dict())
+    assert ann.state(ann_keep.store.state_id()) == "missing"
+    assert ann_keep.doctor().ok
+    ann_keep.close()

@@ -27,6 +27,7 @@ from ragkeep.models import DerivedState
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+    from usearch.index import Index
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,6 @@ class AnnIndex:
         self._loaded: _Loaded | None = None
         self._lock = threading.Lock()
         self._building: threading.Thread | None = None
-        # Import order matters: importing usearch before onnxruntime makes the later
-        # onnxruntime import crash the process (usearch 2.26, onnxruntime 1.32). Import both
-        # here, in that order, before anything can import onnxruntime lazily.
-        import onnxruntime  # noqa: F401
-        import usearch.index  # noqa: F401
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -96,9 +92,7 @@ class AnnIndex:
             if hashlib.sha256(data).hexdigest() != stamp.sha256:
                 log.warning("ANN index %s is damaged; using exact search", self.path)
                 return None
-            from usearch.index import Index
-
-            index = Index.restore(data)
+            index = _usearch_index().restore(data)
             if index is None or len(index) != stamp.count:
                 return None
             self._loaded = _Loaded(state_id, index)
@@ -123,9 +117,7 @@ class AnnIndex:
         self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32], state_id: str
     ) -> None:
         """Write the index for `state_id` atomically: temp file, fsync, rename, stamp last."""
-        from usearch.index import Index
-
-        index = Index(ndim=self.dimension, metric="ip", dtype="f16")
+        index = _usearch_index()(ndim=self.dimension, metric="ip", dtype="f16")
         if len(ids):
             index.add(ids, vectors)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -145,6 +137,12 @@ class AnnIndex:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+    @staticmethod
+    def load_library() -> None:
+        """Import usearch now, on the calling thread: the first import of a native module on
+        the background build thread has crashed the process before (seen with onnxruntime)."""
+        _usearch_index()
 
     def rebuild_in_background(
         self, load: Callable[[], tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], str]]
@@ -177,6 +175,18 @@ class AnnIndex:
             path.unlink(missing_ok=True)
         with self._lock:
             self._loaded = None
+
+
+def _usearch_index() -> type[Index]:
+    """usearch's Index class, imported on first use: usearch is an optional extra
+    (`ragkeep[ann]`), so only building or loading an index may need it."""
+    # Import order matters: importing usearch before onnxruntime makes the later
+    # onnxruntime import crash the process (usearch 2.26, onnxruntime 1.32). Import both
+    # here, in that order, before anything can import onnxruntime lazily.
+    import onnxruntime  # noqa: F401
+    from usearch.index import Index
+
+    return Index
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -64,8 +64,8 @@ def _ann_file(store: SqliteStore, repair: bool) -> Check:
         return Check(name, True, "checksum ok, index state old; stale, rebuilt by the next "
                      "search that needs it")  # fmt: skip
     check = Check(name, False, "ANN file does not match its stamp (damaged or half-written)")
-    if repair and importlib.util.find_spec("usearch") is None:
-        # Without the optional package the file cannot be rebuilt, and it is only derived.
+    if repair and not _usearch_installed():
+        # Without the optional `ann` extra it cannot be rebuilt (nor used): remove it.
         ann.delete()
         check.repaired = True
         check.detail += "; deleted (usearch is not installed: pip install 'ragkeep[ann]')"
@@ -77,6 +77,10 @@ def _ann_file(store: SqliteStore, repair: bool) -> Check:
         check.repaired = True
         check.detail += "; rebuilt from the database"
     return check
+
+
+def _usearch_installed() -> bool:
+    return importlib.util.find_spec("usearch") is not None
 
 
 def _sqlite_integrity(store: SqliteStore) -> Check:

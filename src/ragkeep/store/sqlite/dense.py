@@ -54,7 +54,10 @@ class SqliteDense:
         self._store = store
         self._options = options
         self.vector_file = VectorFile(store.derived_dir, store.model_id, store.dimension)
-        self.ann: AnnIndex | None = self.ann_index() if options.ann else None
+        self.ann: AnnIndex | None = None
+        if options.ann:
+            self.ann = self.ann_index()
+            self.ann.load_library()
         self._matrix: _Matrix | None = None
         self._lock = threading.Lock()
 

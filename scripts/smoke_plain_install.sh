@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Smoke test of a plain install: `pip install .` with NO extras into a fresh venv, then the
+# installed `ragkeep` indexes examples/docs and runs every everyday command (plain and --json)
+# in a temporary data dir. Each must exit 0 with no traceback. The `dev` extra pulls in the
+# optional packages (usearch), so the unit tests cannot catch a hard import of one of them.
+#
+# Network: only pip (PyPI, for the dependencies; its cache is reused). The ragkeep runs are
+# offline: no LLM configured, HF_HUB_OFFLINE=1, and proxies pointing nowhere so an accidental
+# HTTP request fails instead of leaving the machine.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-python3}"
+DOCS="$ROOT/examples/docs"
+
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/ragkeep-smoke.XXXXXX")"
+# setuptools builds in ROOT/build and never empties it: a module deleted from src/ would still
+# be in build/lib and so in the wheel. Remove it afterwards if it is ours.
+if [[ -e "$ROOT/build" ]]; then
+    echo "smoke: warning: $ROOT/build exists; stale files in it can end up in the wheel" >&2
+    trap 'rm -rf "$TMP"' EXIT
+else
+    trap 'rm -rf "$TMP" "$ROOT/build"' EXIT
+fi
+VENV="$TMP/venv"
+DATA="$TMP/data"
+
+# Nothing from the caller's environment may point ragkeep or Python elsewhere.
+unset PYTHONPATH PYTHONHOME VIRTUAL_ENV
+while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep '^RAGKEEP_' || true)
+
+echo "smoke: installing ragkeep (no extras) into $VENV"
+"$PYTHON" -m venv "$VENV"
+# --no-compile halves the install time; the first ragkeep run writes the bytecode it needs.
+(cd "$ROOT" && "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile .)
+
+# The point of the test: the optional `ann` extra is really absent.
+if (cd "$TMP" && "$VENV/bin/python" -c "import usearch" 2>/dev/null); then
+    echo "smoke: usearch is importable in $VENV: this is not a plain install" >&2
+    exit 1
+fi
+
+RK=(
+    env HF_HUB_OFFLINE=1 XDG_CACHE_HOME="$TMP/cache"
+    HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 ALL_PROXY=http://127.0.0.1:9
+    http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 all_proxy=http://127.0.0.1:9
+    NO_PROXY= no_proxy=
+    "$VENV/bin/ragkeep" --data-dir "$DATA" --set llm.provider=none
+)
+
+passed=0
+failed=0
+
+# check ARGS...: `ragkeep ARGS` must exit 0 without a traceback (with --json: print JSON).
+check() {
+    local rc=0
+    (cd "$TMP" && "${RK[@]}" "$@") >"$TMP/stdout" 2>"$TMP/stderr" || rc=$?
+    local label="ragkeep $1" problem=""
+    [[ " $* " == *" --json "* ]] && label+=" --json"
+    if [[ $rc -ne 0 ]]; then
+        problem="exit status $rc"
+    elif grep -q "Traceback" "$TMP/stderr"; then
+        problem="traceback on stderr"
+    elif [[ " $* " == *" --json "* ]] && ! "$VENV/bin/python" -c \
+        'import json, sys; json.load(sys.stdin)' <"$TMP/stdout" 2>/dev/null; then
+        problem="--json output is not JSON"
+    fi
+    if [[ -z $problem ]]; then
+        echo "ok: $label"
+        passed=$((passed + 1))
+    else
+        echo "FAIL: $label ($problem): ragkeep $*"
+        echo "--- stdout"
+        cat "$TMP/stdout"
+        echo "--- stderr"
+        cat "$TMP/stderr"
+        echo "---"
+        failed=$((failed + 1))
+    fi
+}
+
+search_q="how often should tomatoes be watered"
+ask_q="How long does the UPS keep the server running during a power cut?"
+for json in "" "--json"; do
+    # ${json:+"$json"} expands to nothing, not to an empty argument, when json is empty.
+    check add "$DOCS" ${json:+"$json"}
+    check search "$search_q" -k 3 ${json:+"$json"}
+    check ask "$ask_q" ${json:+"$json"}
+    check sync ${json:+"$json"}
+    check status ${json:+"$json"}
+    check doctor ${json:+"$json"}
+done
+
+echo "smoke: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
