@@ -301,7 +301,7 @@ def eval_report(r: EvalReport) -> None:
     )
     for m in r.modes:
         table.add_row(
-            m.mode,
+            m.mode.value,
             f"{m.ndcg_at_10:.4f}",
             f"{m.recall_at_100:.4f}",
             f"{m.mrr_at_10:.4f}",

@@ -20,7 +20,7 @@ CANDIDATES = 300  # chunks per retriever, so that 100 distinct documents survive
 
 @dataclass(frozen=True, slots=True)
 class ModeResult:
-    mode: str
+    mode: SearchMode
     ndcg_at_10: float
     recall_at_100: float
     mrr_at_10: float
@@ -93,7 +93,7 @@ def _run_mode(
             progress(mode.value, i, total)
     scores = evaluate(run, dataset.qrels)
     return ModeResult(
-        mode=mode.value,
+        mode=mode,
         ndcg_at_10=round(scores["ndcg@10"], 4),
         recall_at_100=round(scores["recall@100"], 4),
         mrr_at_10=round(scores["mrr@10"], 4),
