@@ -1,4 +1,5 @@
-"""A read snapshot of the SQLite store: one `BEGIN` … `COMMIT` read transaction."""
+"""A read snapshot of the SQLite store: one `BEGIN` … `COMMIT` read transaction (WAL mode:
+it sees one committed state and never blocks a writer)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 from ragkeep.store.base import CachedRow
 from ragkeep.store.records import ChunkRow, OrderKey
 from ragkeep.store.sqlite.lexical import Fts5Lexical
-from ragkeep.store.sqlite.store import chunk_count_of, chunks_by_id, generation_of, state_id_of
+from ragkeep.store.sqlite.rows import chunk_count_of, chunks_by_id, generation_of, state_id_of
 
 if TYPE_CHECKING:
     from ragkeep.store.sqlite.dense import SnapshotDense
@@ -25,6 +26,19 @@ class SqliteSnapshot:
         self.conn = conn
         self._generation: int | None = None
         self._state_id: str | None = None
+        self._owner = False  # whether this snapshot began the read transaction
+
+    def __enter__(self) -> SqliteSnapshot:
+        # Nested inside another read or a write on this thread: share its snapshot.
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN")
+            self._owner = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._owner:
+            self._owner = False
+            self.conn.execute("COMMIT")
 
     @property
     def generation(self) -> int:

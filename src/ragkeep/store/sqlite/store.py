@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ragkeep.models import Check, DocumentInfo
 from ragkeep.store.base import (
@@ -29,11 +29,12 @@ from ragkeep.store.base import (
     StoreError,
 )
 from ragkeep.store.records import DocumentRow, FileStamp, NewChunk, NewDocument, VectorTable
+from ragkeep.store.sqlite.rows import batches, chunk_count_of, generation_of, state_id_of
 from ragkeep.store.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
+from ragkeep.store.sqlite.snapshot import SqliteSnapshot
 
 if TYPE_CHECKING:
     from ragkeep.store.sqlite.dense import SqliteDense
-    from ragkeep.store.sqlite.snapshot import SqliteSnapshot
 
 DB_FILE_NAME = "ragkeep.db"  # the default file in the data dir
 WRITER_LOCK = "writer.lock"  # beside the database: serialises add/sync/remove across processes
@@ -102,12 +103,10 @@ class SqliteStore:
             self._dense = SqliteDense(self, self._dense_options)
         return self._dense
 
-    @contextmanager
-    def snapshot(self) -> Iterator[SqliteSnapshot]:
-        from ragkeep.store.sqlite.snapshot import SqliteSnapshot
-
-        with self.read() as c:
-            yield SqliteSnapshot(self, c)
+    def snapshot(self) -> SqliteSnapshot:
+        # A plain class, not a generator context manager: the cached-search path takes one
+        # snapshot per query, and two nested @contextmanager layers measurably cost there.
+        return SqliteSnapshot(self, self._conn())
 
     @contextmanager
     def writer_lock(self, on_wait: Callable[[], None] | None) -> Iterator[None]:
@@ -348,7 +347,7 @@ class SqliteStore:
             return set()
         with self.read() as c:
             present: set[str] = set()
-            for batch in _batches(sorted(wanted), 500):
+            for batch in batches(sorted(wanted), 500):
                 marks = ",".join("?" * len(batch))
                 present.update(
                     r[0]
@@ -545,25 +544,12 @@ class SqliteStore:
         )
 
 
-def generation_of(c: sqlite3.Connection) -> int:
-    return int(c.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
-
-
-def chunk_count_of(c: sqlite3.Connection) -> int:
-    return int(c.execute("SELECT count(*) FROM chunks").fetchone()[0])
-
-
 def _delete_documents(c: sqlite3.Connection, paths: Sequence[str]) -> None:
     for path in paths:
         row = c.execute("SELECT id FROM documents WHERE path = ?", (path,)).fetchone()
         if row:
             c.execute("DELETE FROM chunks WHERE doc_id = ?", (row[0],))
             c.execute("DELETE FROM documents WHERE id = ?", (row[0],))
-
-
-def state_id_of(c: sqlite3.Connection) -> str:
-    """The token of the snapshot `c` sees: different for every committed state, ever."""
-    return str(c.execute("SELECT value FROM meta WHERE key = 'state_id'").fetchone()[0])
 
 
 def _source_id(c: sqlite3.Connection, source_path: str | None) -> int | None:
@@ -599,20 +585,3 @@ def _split_sql(script: str) -> list[str]:
     if buf.strip():
         statements.append(buf.strip())
     return statements
-
-
-def chunks_by_id(c: sqlite3.Connection, columns: str, ids: Sequence[int]) -> Iterator[Any]:
-    """Rows of `columns` (over chunks ch JOIN documents d) for the given chunk ids."""
-    for batch in _batches(list(ids), 500):
-        marks = ",".join("?" * len(batch))
-        yield from c.execute(
-            f"SELECT {columns} FROM chunks ch JOIN documents d ON d.id = ch.doc_id "
-            f"WHERE ch.id IN ({marks})",
-            batch,
-        )
-
-
-def _batches(items: Sequence[object] | list[str], size: int) -> Iterator[list[object]]:
-    seq = list(items)
-    for i in range(0, len(seq), size):
-        yield seq[i : i + size]
