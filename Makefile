@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEMO   := .demo-data
 RK     := $(BIN)/ragkeep --data-dir $(DEMO)
 
-.PHONY: demo test lint typecheck unit smoke slow bench clean
+.PHONY: demo test lint typecheck unit smoke slow bench perf-check perf-check-ci perf-baseline clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,20 @@ slow: $(STAMP)
 ## Benchmarks: print figures and write JSON to benchmarks/results/.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+## Performance gate: the working tree against benchmarks/baseline.toml's commit, A/B on this
+## machine (docs/benchmarks.md, "The performance gate"). Exit 1 on a credible regression.
+## Not part of `make test` yet: its false-failure rate is still to be calibrated.
+perf-check: $(STAMP)
+	$(BIN)/python benchmarks/perf_gate.py --preset full
+
+# Small sizes: a few minutes, the first run also builds the two venvs.
+perf-check-ci: $(STAMP)
+	$(BIN)/python benchmarks/perf_gate.py --preset ci
+
+# Make REV (default HEAD) the gate's baseline; commit benchmarks/baseline.toml afterwards.
+perf-baseline: $(STAMP)
+	$(BIN)/python benchmarks/perf_gate.py --set-baseline $(or $(REV),HEAD)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache

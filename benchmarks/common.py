@@ -70,10 +70,15 @@ def commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def write_result(name: str, data: dict[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def write_result(
+    name: str, data: dict[str, Any], *, path: Path | None = None, echo: bool = True
+) -> Path:
+    """Write results/<name>.json (or `path`) with the commit and the machine; print it too
+    unless `echo` is false."""
+    path = path or RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": name, "commit": commit(), "machine": machine(), **data}
     path.write_text(json.dumps(payload, indent=2) + "\n")
-    print(json.dumps(payload, indent=2))
+    if echo:
+        print(json.dumps(payload, indent=2))
     return path
