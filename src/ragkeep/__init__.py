@@ -7,12 +7,20 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from ragkeep.keep import FlagState, Keep
-    from ragkeep.models import Answer, Citation, IndexReport, SearchHit, SearchMode, StoreStatus
+    from ragkeep.keep import Keep
+    from ragkeep.models import (
+        Answer,
+        Citation,
+        FlagState,
+        IndexReport,
+        SearchHit,
+        SearchMode,
+        StoreStatus,
+    )
 
 _EXPORTS = {
     "Keep": "ragkeep.keep",
-    "FlagState": "ragkeep.keep",
+    "FlagState": "ragkeep.models",
     "Answer": "ragkeep.models",
     "Citation": "ragkeep.models",
     "IndexReport": "ragkeep.models",

@@ -12,26 +12,26 @@ from ragkeep.cache.results import make_caches
 from ragkeep.config.settings import LoadedSettings, Settings, load_settings
 from ragkeep.embed.base import Embedder
 from ragkeep.embed.registry import EmbedderConfig, default_model_spec, get_embedder
-from ragkeep.models import (
-    Answer,
-    AskEvent,
-    CacheReport,
-    DoctorReport,
-    DocumentInfo,
-    FlagState,
-    IndexReport,
-    SearchHit,
-    SearchMode,
-    StoreStatus,
-)
 from ragkeep.search.engine import Searcher
 from ragkeep.services import AdminService, FlagService, IndexingService, QueryService
 from ragkeep.store import DenseOptions, open_store
 
 if TYPE_CHECKING:
     from ragkeep.ingest.pipeline import ProgressFn, TextDocument
+    from ragkeep.models import (
+        Answer,
+        AskEvent,
+        CacheReport,
+        DoctorReport,
+        DocumentInfo,
+        FlagState,
+        IndexReport,
+        SearchHit,
+        SearchMode,
+        StoreStatus,
+    )
 
-__all__ = ["FlagState", "Keep"]
+__all__ = ["Keep"]
 
 
 class Keep:

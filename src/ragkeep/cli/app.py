@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from ragkeep.cli import output
-from ragkeep.models import FileOutcome, FlagSource, IndexReport, SearchMode
+from ragkeep.models import SearchMode
 
 if TYPE_CHECKING:
     from ragkeep.keep import Keep
+    from ragkeep.models import IndexReport
 
 app = typer.Typer(
     name="ragkeep",
@@ -226,6 +227,8 @@ def watch(
 
 
 def _finish_summary(report: IndexReport) -> None:
+    from ragkeep.models import FileOutcome
+
     if not state.quiet and any(r.outcome is not FileOutcome.UNCHANGED for r in report.results):
         output.report_summary(report)
 
@@ -432,6 +435,7 @@ def flags_list(json_: JsonOpt = False) -> None:
 
 def _set_flag(name: str, enabled: bool | None) -> None:
     from ragkeep.config.flags import FlagError
+    from ragkeep.models import FlagSource
 
     with open_keep() as keep:
         try:

@@ -14,27 +14,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragkeep.models import (
-    Answer,
-    AnswerMode,
-    CacheReport,
-    DoctorReport,
-    DocumentInfo,
-    FileOutcome,
-    FlagState,
-    IndexReport,
-    SearchHit,
-    SkipReason,
-    StoreStatus,
-    to_json,
-)
-
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
     from ragkeep.eval.runner import EvalReport
     from ragkeep.ingest.pipeline import ProgressFn
+    from ragkeep.models import (
+        Answer,
+        CacheReport,
+        DoctorReport,
+        DocumentInfo,
+        FlagState,
+        IndexReport,
+        SearchHit,
+        StoreStatus,
+    )
 
 
 # rich is imported on first use: `--json` output (what scripts read) never pays for it.
@@ -66,6 +61,8 @@ def _table(*args: Any, **kwargs: Any) -> Table:
 
 def print_json(data: object) -> None:
     """Any model (or list of models) through the one JSON mapping the HTTP API uses too."""
+    from ragkeep.models import to_json
+
     sys.stdout.write(json.dumps(to_json(data), indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
@@ -110,6 +107,8 @@ def progress(enabled: bool = True) -> Iterator[ProgressFn | None]:
 
 
 def report_summary(report: IndexReport) -> None:
+    from ragkeep.models import FileOutcome, SkipReason
+
     counts = report.to_dict()
     parts = [f"{counts[o.value]} {o.value}" for o in FileOutcome if counts[o.value]]
     _err().print(
@@ -165,6 +164,8 @@ def stream_token(token: str) -> None:
 
 
 def answer(ans: Answer, streamed: bool) -> None:
+    from ragkeep.models import AnswerMode
+
     if streamed and _Stream.started and ans.mode is not AnswerMode.LLM:
         sys.stdout.write("\n\n")  # a stream broke off: end its line before the passages
     if ans.notice:

@@ -10,7 +10,7 @@ import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ragkeep.models.reports import Stage
+from ragkeep.models.flags import Stage
 
 
 @dataclass(frozen=True, slots=True)

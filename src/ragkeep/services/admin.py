@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING
 
 from ragkeep.cache.results import Caches
 from ragkeep.embed.base import Embedder
-from ragkeep.models import CacheReport, DoctorReport, DocumentInfo, StoreStatus
+from ragkeep.models import CacheReport, StoreStatus
 from ragkeep.store.base import Store
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from ragkeep.models import DoctorReport, DocumentInfo
 
 
 class AdminService:
@@ -43,6 +45,8 @@ class AdminService:
 
     def doctor(self, repair: bool = False) -> DoctorReport:
         """Check that the index is consistent; with `repair`, rebuild what is derived."""
+        from ragkeep.models import DoctorReport
+
         with self._store.writer_lock(None):
             return DoctorReport(self._store.check(repair, self._embed))
 

@@ -16,11 +16,11 @@ from ragkeep.config.settings import Settings
 from ragkeep.embed.base import Embedder
 from ragkeep.embed.onnx import minilm_tokenizer
 from ragkeep.ingest.paths import absolute, is_under
-from ragkeep.models import FileOutcome, FileResult, IndexReport
 from ragkeep.store.base import Removal, Store
 
 if TYPE_CHECKING:
     from ragkeep.ingest.pipeline import Indexer, ProgressFn, TextDocument
+    from ragkeep.models import IndexReport
 
 GC_MIN_VECTORS = 1000  # below this, unreferenced vectors cost less than collecting them
 WaitFn = Callable[[], None]
@@ -46,6 +46,8 @@ class IndexingService:
         on_wait: WaitFn | None = None,
     ) -> IndexReport:
         """Register files or folders as sources and bring them into the index."""
+        from ragkeep.models import FileOutcome, FileResult
+
         sources: list[str] = []
         missing: list[str] = []
         for p in paths:
@@ -79,6 +81,8 @@ class IndexingService:
     def remove(self, paths: Sequence[str | Path], on_wait: WaitFn | None = None) -> IndexReport:
         """Forget files or folders: their documents leave the index and they stop being
         sources, in one transaction."""
+        from ragkeep.models import FileOutcome, FileResult, IndexReport
+
         targets = [absolute(p) for p in paths]
         with self._store.writer_lock(on_wait):
             sources = self._store.sources()

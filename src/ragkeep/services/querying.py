@@ -7,12 +7,13 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from ragkeep.config.settings import LLMSettings, Settings
-from ragkeep.models import Answer, AskEvent, PassagesEvent, SearchHit, SearchMode
+from ragkeep.models import SearchMode
 from ragkeep.search.engine import Searcher, SearchRequest
 from ragkeep.services.flags import FlagService
 
 if TYPE_CHECKING:
     from ragkeep.answer.llm import LLMClient
+    from ragkeep.models import Answer, AskEvent, SearchHit
 
 
 class QueryService:
@@ -46,6 +47,7 @@ class QueryService:
         notice (no LLM, or it failed), the citations, and last the finished Answer.
         Raises ValueError (on first iteration) when the LLM settings cannot be used."""
         from ragkeep.answer.service import answer_events
+        from ragkeep.models import PassagesEvent
 
         hits = self.search(question, k or self._settings.llm.ask_k)
         yield PassagesEvent(tuple(hits))

@@ -18,12 +18,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from ragkeep.models import Check, DocumentInfo
 from ragkeep.store.records import ChunkRow, DocumentRow, FileStamp, NewChunk, NewDocument, OrderKey
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from ragkeep.models import Check, DocumentInfo
 
 Ranking = list[tuple[int, float]]  # (chunk id, score), best first
 EmbedTexts = Callable[[Sequence[str]], "npt.NDArray[np.float32]"]

@@ -22,12 +22,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragkeep.models import DerivedState
-
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
     from usearch.index import Index
+
+    from ragkeep.models import DerivedState
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ class AnnIndex:
 
     def state(self, state_id: str) -> DerivedState:
         """The file against the given committed state."""
+        from ragkeep.models import DerivedState
+
         stamp = self._stamp()
         if stamp is None or not self.path.exists():
             return DerivedState.MISSING if not self.stamp_path.exists() else DerivedState.DAMAGED

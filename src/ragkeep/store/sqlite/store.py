@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ragkeep.models import Check, DocumentInfo
 from ragkeep.store.base import (
     CacheTable,
     DenseOptions,
@@ -34,6 +33,7 @@ from ragkeep.store.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 from ragkeep.store.sqlite.snapshot import SqliteSnapshot
 
 if TYPE_CHECKING:
+    from ragkeep.models import Check, DocumentInfo
     from ragkeep.store.sqlite.dense import SqliteDense
 
 DB_FILE_NAME = "ragkeep.db"  # the default file in the data dir
@@ -329,6 +329,8 @@ class SqliteStore:
         return [_doc_row(r) for r in rows]
 
     def document_infos(self) -> list[DocumentInfo]:
+        from ragkeep.models import DocumentInfo
+
         return [
             DocumentInfo(
                 doc_id=d.id,

@@ -22,9 +22,12 @@ import tempfile
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ragkeep.models import DerivedState
 from ragkeep.store.records import VectorTable
+
+if TYPE_CHECKING:
+    from ragkeep.models import DerivedState
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +98,8 @@ class VectorFile:
 
     def state(self, state_id: str) -> DerivedState:
         """The file against the given committed state (what `doctor` reports)."""
+        from ragkeep.models import DerivedState
+
         data = self._map()
         if data is None:
             return DerivedState.DAMAGED if self.path.exists() else DerivedState.MISSING

@@ -1,0 +1,42 @@
+"""What doctor reports, and the states of derived files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from ragkeep.models.json import to_json
+
+
+class DerivedState(StrEnum):
+    """A derived file (vector file, ANN index) against the committed state it must match."""
+
+    FRESH = "fresh"  # made from exactly this state, checksum ok
+    STALE = "stale"  # intact, made from an older state: rebuilt when next needed
+    MISSING = "missing"
+    DAMAGED = "damaged"  # does not match its checksum or stamp
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    repaired: bool = False
+
+
+@dataclass
+class DoctorReport:
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok or c.repaired for c in self.checks)
+
+    def __json__(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checks": self.checks}
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = to_json(self)
+        return out
