@@ -105,6 +105,12 @@ directory, chosen in this order:
 `RAGKEEP_HOME` and `RAGKEEP_CONFIG` choose *where* settings live; they are not settings
 themselves.
 
+`store.url` can put the index itself elsewhere: `sqlite:///NAME.db` is a file in the data
+directory, `sqlite:////ABSOLUTE/PATH.db` (four slashes) a file anywhere. The writer lock
+(`writer.lock`) and the derived files (`derived/`) always sit beside the database file; the
+config file stays in the data directory. Another scheme is refused at start-up with the
+forms that are valid.
+
 ### Writing values
 
 - **TOML file**: native TOML types, one table per section (see the example below).

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from ragkeep import Keep
 from ragkeep.config import FLAGS, ConfigError, Settings, load_settings
 from ragkeep.config.settings import iter_settings
 
@@ -377,3 +378,27 @@ def test_configuration_docs_mention_every_key_flag_and_env_var() -> None:
         assert f"`{env}`" in text, env
     for name in FLAGS:
         assert f"`{name}`" in text, name
+
+
+def test_store_url_names_the_database(tmp_path: Path, docs_dir: Path) -> None:
+    write(docs_dir / "a.md", "Wrens are small brown birds with upright tails.")
+    elsewhere = tmp_path / "elsewhere" / "index.db"
+    for url, expected in (
+        ("sqlite:///named.db", tmp_path / "data" / "named.db"),
+        (f"sqlite:///{elsewhere}", elsewhere),
+    ):
+        with Keep(tmp_path / "data", overrides={"store.url": url}) as keep:
+            keep.add([docs_dir])
+            assert keep.status().database_path == str(expected)
+            assert keep.search("wrens", 1, "bm25")[0].path.endswith("a.md")
+        assert expected.is_file() and (expected.parent / "writer.lock").exists()
+    assert not (tmp_path / "data" / "ragkeep.db").exists()
+
+
+@pytest.mark.parametrize("url", ["postgresql://db/ragkeep", "sqlite:///", "index.db"])
+def test_an_unusable_store_url_is_refused_in_one_line(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError, match=r"store\.url"):
+        Keep(tmp_path / "data", overrides={"store.url": url})
+    result = run_cli("--set", f"store.url={url}", "status", data_dir=tmp_path / "data")
+    assert result.code == 2 and "Traceback" not in result.stderr
+    assert "sqlite:///" in result.stderr and len(result.stderr.strip().splitlines()) == 1
