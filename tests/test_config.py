@@ -392,7 +392,8 @@ def test_store_url_names_the_database(tmp_path: Path, docs_dir: Path) -> None:
             assert keep.status().database_path == str(expected)
             assert keep.search("wrens", 1, "bm25")[0].path.endswith("a.md")
         assert expected.is_file() and (expected.parent / "writer.lock").exists()
-    assert not (tmp_path / "data" / "ragkeep.db").exists()
+    # Only the named file: the default database was never created.
+    assert sorted(p.name for p in (tmp_path / "data").glob("*.db")) == ["named.db"]
 
 
 @pytest.mark.parametrize("url", ["postgresql://db/ragkeep", "sqlite:///", "index.db"])
