@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(RK) ask "How long does the UPS keep the server running during a power cut?"
 
 ## Lint, type-check and run the whole default test suite.
-test: lint typecheck smoke unit
+test: lint typecheck smoke perf-check-ci unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
