@@ -89,6 +89,10 @@ class FakeLLM:
         self.ignore_stream = ignore_stream  # answer with one JSON body even if stream=true
         self.model = model
         self._lock = threading.Lock()
+        # Streams the client hung up on, as the number of content deltas sent before: a
+        # client that cancels must close its connection, not let the answer run to the end.
+        self.disconnects: list[int] = []
+        self.completed_streams = 0
         self._requests: list[RecordedRequest] = []
         self._stop = threading.Event()
         self._server = _Server((host, port), _Handler)
@@ -273,18 +277,27 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        for index, event in enumerate(events):
-            sent = index - offset  # content deltas already written
-            if 0 <= sent <= n:
-                if fake.drop_after is not None and sent == fake.drop_after:
-                    self._drop()
-                    return
-                if fake.stall_after is not None and sent == fake.stall_after:
-                    fake._sleep(fake.stall_s)
-                if fake.delta_delay_s and sent > 0:
-                    time.sleep(fake.delta_delay_s)
-            self._chunk(event.encode())
-        self._chunk(b"")
+        sent = 0
+        try:
+            for index, event in enumerate(events):
+                sent = index - offset  # content deltas already written
+                if 0 <= sent <= n:
+                    if fake.drop_after is not None and sent == fake.drop_after:
+                        self._drop()
+                        return
+                    if fake.stall_after is not None and sent == fake.stall_after:
+                        fake._sleep(fake.stall_s)
+                    if fake.delta_delay_s and sent > 0:
+                        time.sleep(fake.delta_delay_s)
+                self._chunk(event.encode())
+            self._chunk(b"")
+        except (BrokenPipeError, ConnectionResetError):
+            with fake._lock:
+                fake.disconnects.append(max(0, sent))
+            self.close_connection = True
+            return
+        with fake._lock:
+            fake.completed_streams += 1
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))

@@ -3,7 +3,7 @@ embedder, flags and caches together; what it does is in `ragkeep.services`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -162,7 +162,7 @@ class Keep:
     ) -> Answer:
         return self.querying.ask(question, k, on_token)
 
-    def ask_stream(self, question: str, k: int | None = None) -> Iterator[AskEvent]:
+    def ask_stream(self, question: str, k: int | None = None) -> Generator[AskEvent, None, None]:
         return self.querying.ask_stream(question, k)
 
     def status(self) -> StoreStatus:

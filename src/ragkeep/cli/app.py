@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from ragkeep.cli import output
+from ragkeep.cli import output, serve_command
 from ragkeep.models import SearchMode
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ app.add_typer(flags_app, name="flags")
 cache_app = typer.Typer(help="Inspect or empty the search-result cache.")
 app.add_typer(config_app, name="config")
 app.add_typer(cache_app, name="cache")
+serve_command.register(app)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 

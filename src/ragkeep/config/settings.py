@@ -181,6 +181,64 @@ class StoreSettings(_Section):
         return value
 
 
+class ServerSettings(_Section):
+    host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Address `ragkeep serve` binds. Anything but a loopback address needs "
+        "server.token.",
+    )
+    port: int = Field(8765, ge=0, le=65535, description="TCP port of `ragkeep serve` (0: any).")
+    token: SecretStr | None = Field(
+        None,
+        description="Bearer token every API request must carry (Authorization: Bearer ...). "
+        "Required to bind a non-loopback address. Prefer RAGKEEP_SERVER__TOKEN to a file.",
+    )
+    allowed_hosts: tuple[str, ...] = Field(
+        (),
+        description="Host header names accepted besides localhost, 127.0.0.1, ::1 and the "
+        "bound address (e.g. the name a reverse proxy forwards). Guards against DNS "
+        "rebinding.",
+    )
+    cors_origins: tuple[str, ...] = Field(
+        (), description="Origins allowed to call the API from a browser (CORS). Empty: off."
+    )
+    allowed_roots: tuple[str, ...] = Field(
+        (),
+        description="Folders under which the API may add sources by path. Empty: only "
+        "uploads can be added over HTTP.",
+    )
+    upload_max_mb: float = Field(
+        25.0, gt=0, le=1024, description="Largest file an upload may carry."
+    )
+    body_max_kb: int = Field(
+        256, ge=1, le=65536, description="Largest request body other than an upload."
+    )
+    search_deadline_s: float = Field(
+        10.0, gt=0, description="A search not answered by then gets 504."
+    )
+    ask_deadline_s: float = Field(
+        120.0, gt=0, description="An ask (retrieval and the whole LLM answer) must end by then."
+    )
+    request_deadline_s: float = Field(
+        30.0, gt=0, description="Deadline of every other request (status, doctor, uploads)."
+    )
+    max_searches: int = Field(
+        8, ge=1, le=1024, description="Searches in flight at once; more get 429 at once."
+    )
+    max_asks: int = Field(
+        2, ge=1, le=256, description="Asks in flight at once; more get 429 at once."
+    )
+    job_queue: int = Field(
+        8, ge=1, le=1024, description="Write jobs (sync, add, remove, upload) waiting; more: 503."
+    )
+
+    @field_validator("token")
+    @classmethod
+    def _no_empty_token(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value() else None
+
+
 class Settings(BaseSettings):
     """Every setting ragkeep reads; the TOML file uses the same sections and keys."""
 
@@ -195,6 +253,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     store: StoreSettings = StoreSettings()
     cache: CacheSettings = CacheSettings()
+    server: ServerSettings = ServerSettings()
     flags: dict[str, bool] = Field(
         default_factory=dict, description="Feature flags forced on or off (see `ragkeep flags`)."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ragkeep.cache.results import Caches
@@ -15,6 +16,15 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from ragkeep.models import DoctorReport, DocumentInfo
+    from ragkeep.store.records import ChunkRow
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentDetail:
+    """One indexed document and its chunks, in order."""
+
+    info: DocumentInfo
+    chunks: tuple[ChunkRow, ...]
 
 
 class AdminService:
@@ -42,6 +52,14 @@ class AdminService:
 
     def documents(self) -> list[DocumentInfo]:
         return self._store.document_infos()
+
+    def document(self, doc_id: int) -> DocumentDetail | None:
+        """The document with this id and its chunks, from one snapshot; None if unknown."""
+        with self._store.snapshot() as snap:
+            info = next((d for d in self._store.document_infos() if d.doc_id == doc_id), None)
+            if info is None:
+                return None
+            return DocumentDetail(info, tuple(snap.document_chunks(info.path)))
 
     def doctor(self, repair: bool = False) -> DoctorReport:
         """Check that the index is consistent; with `repair`, rebuild what is derived."""

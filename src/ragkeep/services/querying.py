@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
 from ragkeep.config.settings import LLMSettings, Settings
@@ -42,7 +42,7 @@ class QueryService:
         )
         return self._searcher.search(request)
 
-    def ask_stream(self, question: str, k: int | None = None) -> Iterator[AskEvent]:
+    def ask_stream(self, question: str, k: int | None = None) -> Generator[AskEvent, None, None]:
         """The answer as events: the passages, then the LLM's tokens as they arrive, any
         notice (no LLM, or it failed), the citations, and last the finished Answer.
         Raises ValueError (on first iteration) when the LLM settings cannot be used."""

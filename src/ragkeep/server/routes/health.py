@@ -1,0 +1,35 @@
+"""Liveness and readiness probes: open to anyone who can reach the server, no auth."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from ragkeep.server.state import ServerState, server_state
+
+router = APIRouter(tags=["health"])
+State = Annotated[ServerState, Depends(server_state)]
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> Any:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The store opens and the embedding model is loaded")
+async def readyz(state: State) -> JSONResponse:
+    problems: list[str] = []
+    try:
+        await anyio.to_thread.run_sync(state.keep.store.generation)
+    except Exception as exc:
+        problems.append(f"store: {exc}")
+    if state.model_error is not None:
+        problems.append(f"model: {state.model_error}")
+    elif not state.model_ready.is_set():
+        problems.append("model: still loading")
+    body = {"status": "ready" if not problems else "not ready", "problems": problems}
+    return JSONResponse(body, status_code=200 if not problems else 503)
