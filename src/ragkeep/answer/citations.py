@@ -24,6 +24,7 @@ def citations_for(hits: Sequence[SearchHit]) -> tuple[Citation, ...]:
             page=hit.page,
             chunk_id=hit.chunk_id,
             text=hit.text,
+            doc_id=hit.doc_id,
         )
         for i, hit in enumerate(hits, start=1)
     )

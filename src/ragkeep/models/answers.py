@@ -23,6 +23,7 @@ class Citation:
     page: int | None
     chunk_id: int
     text: str
+    doc_id: int | None = None  # lets a front-end open the cited document
 
     def label(self) -> str:
         return f"{self.path} (p. {self.page})" if self.page is not None else self.path
