@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 GRACEFUL_SHUTDOWN_S = 10  # open streams get this long to end after SIGTERM / Ctrl-C
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def register(app: typer.Typer) -> None:
@@ -61,14 +62,20 @@ def serve(
     if not state.quiet:
         shown = f"[{bind}]" if ":" in bind else bind
         typer.echo(f"ragkeep serving {keep.data_dir} on http://{shown}:{config.port}/", err=True)
-    # uvicorn handles SIGTERM itself (graceful shutdown, then the job queue stops between two
-    # documents), and afterwards re-raises it under the handler that was there before: this
-    # one, so that the index is closed and the exit is a clean 0 instead of death by signal.
-    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    # uvicorn handles SIGTERM and Ctrl-C itself (graceful shutdown, then the job queue stops
+    # between two documents), and afterwards re-raises the signal under the handler that was
+    # there before: these, so that the index is closed and the exit is a clean 0.
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in STOP_SIGNALS}
     try:
         server.run()
+    except SystemExit:  # uvicorn exits this way when it cannot start, e.g. the port is taken
+        if server.started:
+            raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         keep.close()
+    if not server.started:
+        _fail(f"could not listen on {bind}:{config.port} (is the port taken?)")
     if not state.quiet:
         typer.echo("ragkeep server stopped; the index is consistent", err=True)
