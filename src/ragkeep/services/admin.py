@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from ragkeep.models import DoctorReport, DocumentInfo
+    from ragkeep.models import DoctorReport, DocumentContent, DocumentInfo
+    from ragkeep.store.records import ChunkRow
 
 
 class AdminService:
@@ -43,6 +44,18 @@ class AdminService:
     def documents(self) -> list[DocumentInfo]:
         return self._store.document_infos()
 
+    def document(self, path: str) -> DocumentContent | None:
+        """An indexed document's passages in order, or None when `path` is not indexed.
+
+        `path` as stored first: documents indexed from text have labels, not file paths."""
+        from ragkeep.ingest.paths import absolute
+
+        with self._store.snapshot() as snap:
+            rows = snap.document_chunks(path)
+            if not rows and absolute(path) != path:
+                rows = snap.document_chunks(absolute(path))
+        return _content(rows) if rows else None
+
     def doctor(self, repair: bool = False) -> DoctorReport:
         """Check that the index is consistent; with `repair`, rebuild what is derived."""
         from ragkeep.models import DoctorReport
@@ -60,3 +73,11 @@ class AdminService:
 
     def _embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         return self._embedder().embed(texts)
+
+
+def _content(rows: Sequence[ChunkRow]) -> DocumentContent:
+    from ragkeep.models import DocumentChunk, DocumentContent
+
+    first = rows[0]
+    chunks = tuple(DocumentChunk(r.id, r.page, r.start, r.end, r.text) for r in rows)
+    return DocumentContent(first.doc_id, first.path, first.title, chunks)
