@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from ragkeep.cli import output
+from ragkeep.cli.mcp_command import register as register_mcp
 from ragkeep.models import SearchMode
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ app.add_typer(flags_app, name="flags")
 cache_app = typer.Typer(help="Inspect or empty the search-result cache.")
 app.add_typer(config_app, name="config")
 app.add_typer(cache_app, name="cache")
+register_mcp(app)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
