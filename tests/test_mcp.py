@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -339,6 +340,36 @@ def test_closing_stdin_stops_the_server_cleanly_with_nothing_on_stdout(index: In
     proc = _ragkeep("--data-dir", str(index.data), "mcp")
     assert (proc.returncode, proc.stdout) == (0, "")
     assert "Traceback" not in proc.stderr
+
+
+def test_ctrl_c_ends_the_server_at_once(index: Index) -> None:
+    """Not only at the next line of input, for which the SDK's stdin reader waits."""
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "test", "version": "0"},
+        },
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGKEEP_")}
+    cmd = [sys.executable, "-m", "ragkeep", "--data-dir", str(index.data), "mcp"]
+    with subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    ) as proc:
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(json.dumps(initialize).encode() + b"\n")
+            proc.stdin.flush()
+            reply = json.loads(proc.stdout.readline())  # the first line out is the answer
+            assert reply["id"] == 1 and reply["result"]["serverInfo"]["name"] == "ragkeep"
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=10) == -signal.SIGINT
+        finally:
+            if proc.poll() is None:
+                proc.kill()
 
 
 def test_without_the_sdk_it_exits_2_with_one_line_naming_the_extra(tmp_path: Path) -> None:

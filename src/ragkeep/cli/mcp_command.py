@@ -6,6 +6,7 @@ commands neither need it nor pay for importing it.
 
 from __future__ import annotations
 
+import signal
 from typing import TYPE_CHECKING
 
 import typer
@@ -48,7 +49,12 @@ def mcp() -> None:
     from ragkeep.cli.app import open_keep  # here: app.py imports this module
 
     with open_keep() as keep:
-        build_server(keep).run("stdio")
+        server = build_server(keep)
+        # The SDK reads stdin on a thread that cannot be cancelled, so a KeyboardInterrupt
+        # would wait for the next line of input. Let Ctrl-C end the process at once, as
+        # SIGTERM does: the server only reads, and SQLite makes any cache write atomic.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        server.run("stdio")
 
 
 def _load_sdk() -> Callable[[Keep], MCPServer[Any]]:
