@@ -24,7 +24,7 @@ from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult, TextContent, Tool
 
 from ragkeep import Keep
-from ragkeep.mcp_server.server import MODE_NAMES, ModeName
+from ragkeep.mcp_server.server import ModeName
 from ragkeep.models import SearchMode, to_json
 
 from conftest import write
@@ -145,6 +145,8 @@ def test_lists_the_five_tools_with_typed_parameters(session: Session) -> None:
     assert set(tools) == TOOLS
     for tool in tools.values():
         assert tool.description and len(tool.description) > 40
+        assert "\n    " not in tool.description  # no docstring indent
+        assert tool.title
         assert tool.annotations is not None and tool.annotations.read_only_hint is True
         assert tool.output_schema is not None and tool.output_schema["type"] == "object"
 
@@ -173,7 +175,7 @@ def test_lists_the_five_tools_with_typed_parameters(session: Session) -> None:
 
 
 def test_the_mode_names_are_the_search_modes() -> None:
-    assert set(get_args(ModeName)) == set(MODE_NAMES) == {m.value for m in SearchMode}
+    assert set(get_args(ModeName)) == {m.value for m in SearchMode}
 
 
 # -- search ----------------------------------------------------------------------------------------
@@ -382,6 +384,11 @@ def test_without_the_sdk_it_exits_2_with_one_line_naming_the_extra(tmp_path: Pat
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr == "error: ragkeep mcp needs the \"mcp\" extra: pip install 'ragkeep[mcp]'\n"
+    # Its help needs no SDK, and says how to set up a client.
+    proc = _ragkeep("mcp", "--help", code=code)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"Usage: .*ragkeep mcp", proc.stdout)
+    assert '"mcpServers"' in proc.stdout and "pip install 'ragkeep[mcp]'" in proc.stdout
 
 
 def test_other_commands_do_not_import_the_sdk(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ stderr. stdout carries the protocol and nothing else.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from ragkeep.keep import Keep
     from ragkeep.models import Answer
 
-__all__ = ["MODE_NAMES", "build_server"]
+__all__ = ["build_server"]
 
 _T = TypeVar("_T")
 JsonObject = dict[str, Any]
@@ -37,7 +38,6 @@ Tool = Callable[..., JsonObject]
 # The wire names of `SearchMode`, spelled out so the schema lists them inline (an enum class
 # would become a `$ref`, which some clients do not follow). The tests check they match.
 ModeName = Literal["hybrid", "bm25", "dense"]
-MODE_NAMES: tuple[str, ...] = ("hybrid", "bm25", "dense")
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 SearchK = Annotated[
@@ -79,12 +79,18 @@ class _Server(MCPServer[Any]):
 def build_server(keep: Keep) -> MCPServer[Any]:
     """The server with ragkeep's tools; `keep` stays open (and owned by the caller)."""
     server = _Server("ragkeep", version=__version__, instructions=INSTRUCTIONS)
-    server.add_tool(_search_tool(keep), title="Search documents", annotations=_READS_INDEX)
-    server.add_tool(_ask_tool(keep), title="Answer with citations", annotations=_ASKS_LLM)
-    server.add_tool(_get_document_tool(keep), title="Read a document", annotations=_READS_INDEX)
-    server.add_tool(_list_sources_tool(keep), title="List sources", annotations=_READS_INDEX)
-    server.add_tool(_status_tool(keep), title="Index status", annotations=_READS_INDEX)
+    _add(server, _search_tool(keep), "Search documents", _READS_INDEX)
+    _add(server, _ask_tool(keep), "Answer with citations", _ASKS_LLM)
+    _add(server, _get_document_tool(keep), "Read a document", _READS_INDEX)
+    _add(server, _list_sources_tool(keep), "List sources", _READS_INDEX)
+    _add(server, _status_tool(keep), "Index status", _READS_INDEX)
     return server
+
+
+def _add(server: MCPServer[Any], tool: Tool, title: str, annotations: ToolAnnotations) -> None:
+    # The docstring is the description clients show the model; the SDK would keep its indent.
+    description = inspect.getdoc(tool)
+    server.add_tool(tool, title=title, description=description, annotations=annotations)
 
 
 # -- the tools: defaults come from the settings, so the schema shows what applies ------------
