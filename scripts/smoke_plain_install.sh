@@ -2,7 +2,8 @@
 # Smoke test of a plain install: `pip install .` with NO extras into a fresh venv, then the
 # installed `ragkeep` indexes examples/docs and runs every everyday command (plain and --json)
 # in a temporary data dir. Each must exit 0 with no traceback. The `dev` extra pulls in the
-# optional packages (usearch), so the unit tests cannot catch a hard import of one of them.
+# optional packages (usearch, mcp), so the unit tests cannot catch a hard import of one of
+# them. `ragkeep mcp`, which needs the `mcp` extra, must say so in one line and exit 2.
 #
 # Network: only pip (PyPI, for the dependencies; its cache is reused). The ragkeep runs are
 # offline: no LLM configured, HF_HUB_OFFLINE=1, and proxies pointing nowhere so an accidental
@@ -34,11 +35,13 @@ echo "smoke: installing ragkeep (no extras) into $VENV"
 # --no-compile halves the install time; the first ragkeep run writes the bytecode it needs.
 (cd "$ROOT" && "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile .)
 
-# The point of the test: the optional `ann` extra is really absent.
-if (cd "$TMP" && "$VENV/bin/python" -c "import usearch" 2>/dev/null); then
-    echo "smoke: usearch is importable in $VENV: this is not a plain install" >&2
-    exit 1
-fi
+# The point of the test: the optional `ann` and `mcp` extras are really absent.
+for module in usearch mcp; do
+    if (cd "$TMP" && "$VENV/bin/python" -c "import $module" 2>/dev/null); then
+        echo "smoke: $module is importable in $VENV: this is not a plain install" >&2
+        exit 1
+    fi
+done
 
 RK=(
     env HF_HUB_OFFLINE=1 XDG_CACHE_HOME="$TMP/cache"
@@ -90,6 +93,38 @@ for json in "" "--json"; do
     check status ${json:+"$json"}
     check doctor ${json:+"$json"}
 done
+
+# check_needs_extra: `ragkeep mcp` without its extra exits 2 with one line on stderr naming
+# the extra, nothing on stdout and no traceback. stdin is empty, so a server that did start
+# by mistake would stop at once instead of waiting for a client.
+check_needs_extra() {
+    local rc=0
+    (cd "$TMP" && "${RK[@]}" mcp) </dev/null >"$TMP/stdout" 2>"$TMP/stderr" || rc=$?
+    local label="ragkeep mcp (no extra)" problem=""
+    if [[ $rc -ne 2 ]]; then
+        problem="exit status $rc, expected 2"
+    elif grep -q "Traceback" "$TMP/stdout" "$TMP/stderr"; then
+        problem="traceback"
+    elif [[ -s "$TMP/stdout" ]]; then
+        problem="output on stdout"
+    elif [[ $(wc -l <"$TMP/stderr") -ne 1 ]] || ! grep -qF "pip install 'ragkeep[mcp]'" "$TMP/stderr"; then
+        problem="stderr is not one line naming the mcp extra"
+    fi
+    if [[ -z $problem ]]; then
+        echo "ok: $label"
+        passed=$((passed + 1))
+    else
+        echo "FAIL: $label ($problem): ragkeep mcp"
+        echo "--- stdout"
+        cat "$TMP/stdout"
+        echo "--- stderr"
+        cat "$TMP/stderr"
+        echo "---"
+        failed=$((failed + 1))
+    fi
+}
+
+check_needs_extra
 
 echo "smoke: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         AskEvent,
         CacheReport,
         DoctorReport,
+        DocumentContent,
         DocumentInfo,
         FlagState,
         IndexReport,
@@ -170,6 +171,9 @@ class Keep:
 
     def documents(self) -> list[DocumentInfo]:
         return self.admin.documents()
+
+    def document(self, path: str) -> DocumentContent | None:
+        return self.admin.document(path)
 
     def doctor(self, repair: bool = False) -> DoctorReport:
         return self.admin.doctor(repair)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from ragkeep.cli import output, serve_command
+from ragkeep.cli import mcp_command, output, serve_command
 from ragkeep.models import SearchMode
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ cache_app = typer.Typer(help="Inspect or empty the search-result cache.")
 app.add_typer(config_app, name="config")
 app.add_typer(cache_app, name="cache")
 serve_command.register(app)
+mcp_command.register(app)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 

@@ -21,7 +21,14 @@ if TYPE_CHECKING:
         PassagesEvent,
         TokenEvent,
     )
-    from ragkeep.models.documents import ChunkDraft, DocumentInfo, LoadedDocument, PageSpan
+    from ragkeep.models.documents import (
+        ChunkDraft,
+        DocumentChunk,
+        DocumentContent,
+        DocumentInfo,
+        LoadedDocument,
+        PageSpan,
+    )
     from ragkeep.models.flags import FlagSource, FlagState, Stage
     from ragkeep.models.indexing import FileOutcome, FileResult, IndexReport, SkipReason
     from ragkeep.models.json import to_json
@@ -34,7 +41,7 @@ _MODULES = {
         "Answer AnswerMode AskEvent Citation CitationsEvent DoneEvent NoticeEvent "
         "PassagesEvent TokenEvent"
     ),
-    "documents": "ChunkDraft DocumentInfo LoadedDocument PageSpan",
+    "documents": "ChunkDraft DocumentChunk DocumentContent DocumentInfo LoadedDocument PageSpan",
     "flags": "FlagSource FlagState Stage",
     "indexing": "FileOutcome FileResult IndexReport SkipReason",
     "json": "to_json",
@@ -55,6 +62,8 @@ __all__ = [
     "CitationsEvent",
     "DerivedState",
     "DoctorReport",
+    "DocumentChunk",
+    "DocumentContent",
     "DocumentInfo",
     "DoneEvent",
     "FileOutcome",

@@ -50,3 +50,24 @@ class DocumentInfo:
     size: int
     chunks: int
     indexed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentChunk:
+    """One passage of an indexed document, as `get_document` hands it out."""
+
+    chunk_id: int
+    page: int | None
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentContent:
+    """An indexed document's passages, in document order."""
+
+    doc_id: int
+    path: str
+    title: str
+    chunks: tuple[DocumentChunk, ...]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ragkeep.cache.results import Caches
@@ -15,16 +14,8 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from ragkeep.models import DoctorReport, DocumentInfo
+    from ragkeep.models import DoctorReport, DocumentContent, DocumentInfo
     from ragkeep.store.records import ChunkRow
-
-
-@dataclass(frozen=True, slots=True)
-class DocumentDetail:
-    """One indexed document and its chunks, in order."""
-
-    info: DocumentInfo
-    chunks: tuple[ChunkRow, ...]
 
 
 class AdminService:
@@ -53,13 +44,22 @@ class AdminService:
     def documents(self) -> list[DocumentInfo]:
         return self._store.document_infos()
 
-    def document(self, doc_id: int) -> DocumentDetail | None:
-        """The document with this id and its chunks, from one snapshot; None if unknown."""
+    def document(self, path: str) -> DocumentContent | None:
+        """An indexed document's passages in order, or None when `path` is not indexed.
+
+        `path` as stored first: documents indexed from text have labels, not file paths."""
+        from ragkeep.ingest.paths import absolute
+
         with self._store.snapshot() as snap:
-            info = next((d for d in self._store.document_infos() if d.doc_id == doc_id), None)
-            if info is None:
-                return None
-            return DocumentDetail(info, tuple(snap.document_chunks(info.path)))
+            rows = snap.document_chunks(path)
+            if not rows and absolute(path) != path:
+                rows = snap.document_chunks(absolute(path))
+        return _content(rows) if rows else None
+
+    def document_by_id(self, doc_id: int) -> DocumentContent | None:
+        """The document with this id (as search hits and citations name it), or None."""
+        info = next((d for d in self._store.document_infos() if d.doc_id == doc_id), None)
+        return self.document(info.path) if info is not None else None
 
     def doctor(self, repair: bool = False) -> DoctorReport:
         """Check that the index is consistent; with `repair`, rebuild what is derived."""
@@ -78,3 +78,11 @@ class AdminService:
 
     def _embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         return self._embedder().embed(texts)
+
+
+def _content(rows: Sequence[ChunkRow]) -> DocumentContent:
+    from ragkeep.models import DocumentChunk, DocumentContent
+
+    first = rows[0]
+    chunks = tuple(DocumentChunk(r.id, r.page, r.start, r.end, r.text) for r in rows)
+    return DocumentContent(first.doc_id, first.path, first.title, chunks)

@@ -17,6 +17,7 @@ from fastapi.sse import format_sse_event
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
+from ragkeep.models import DocumentContent
 from ragkeep.models.json import to_json
 from ragkeep.server.errors import ApiError
 from ragkeep.server.files import allowed_source, safe_name, store_upload
@@ -49,22 +50,23 @@ async def documents(state: State) -> Any:
 
 @router.get("/documents/{doc_id}", summary="One document with its chunks, in order")
 async def document(state: State, doc_id: int) -> Any:
-    detail = await anyio.to_thread.run_sync(state.keep.admin.document, doc_id)
-    if detail is None:
-        raise ApiError(404, "not_found", f"no document with id {doc_id}")
-    return {**to_json(detail.info), "chunks": to_json(detail.chunks)}
+    return to_json(await _document(state, doc_id))
 
 
 @router.get("/documents/{doc_id}/file", summary="The original file of a document")
 async def document_file(state: State, doc_id: int) -> FileResponse:
-    detail = await anyio.to_thread.run_sync(state.keep.admin.document, doc_id)
-    if detail is None:
-        raise ApiError(404, "not_found", f"no document with id {doc_id}")
-    path = Path(detail.info.path)
+    path = Path((await _document(state, doc_id)).path)
     if not path.is_file():
         raise ApiError(410, "gone", f"{path.name} is no longer on disk; run a sync")
     # Only files that are indexed documents are ever served: a client names an id, not a path.
     return FileResponse(path, filename=path.name, content_disposition_type="inline")
+
+
+async def _document(state: ServerState, doc_id: int) -> DocumentContent:
+    found = await anyio.to_thread.run_sync(state.keep.admin.document_by_id, doc_id)
+    if found is None:
+        raise ApiError(404, "not_found", f"no document with id {doc_id}")
+    return found
 
 
 # -- sources and jobs ----------------------------------------------------------------------
