@@ -23,6 +23,10 @@ from contract_helpers import DIM, MODEL, OpenStore
 
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "eval" / "scifact"
+# A switch of the test-suite (`make test` sets it: the browser tests must run, not skip), not a
+# ragkeep setting. ragkeep refuses unknown RAGKEEP_* variables, and module-scoped fixtures open
+# a Keep before _isolated_env runs: so it leaves the environment as soon as pytest starts.
+REQUIRE_BROWSER = os.environ.pop("RAGKEEP_REQUIRE_BROWSER", "") == "1"
 
 
 @pytest.fixture(autouse=True)
