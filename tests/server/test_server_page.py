@@ -372,6 +372,24 @@ def test_ask_streams_the_answer_and_its_citations_open_the_cited_page(
     assert browser.switch_to.active_element == markers[0]
 
 
+def test_stop_ends_the_answer_and_the_request_to_the_llm(
+    browser: WebDriver, server: RunningServer, llm: FakeLLM
+) -> None:
+    open_page(browser, server)
+    before = len(llm.disconnects)
+    ask(browser, QUESTION)
+    answer = find(browser, "#answer")
+    wait(browser, poll=0.02).until(lambda _: answer.get_attribute("data-state") == "streaming")
+    find(browser, "#ask-stop").click()
+    wait(browser).until(lambda _: answer.get_attribute("data-state") == "stopped")
+    assert find(browser, "#answer-meta").text == "Stopped."
+    assert answer.text and answer.text != REPLY
+    assert find(browser, "#ask-submit").is_enabled()
+    assert not find(browser, "#ask-stop").is_displayed()
+    # The server noticed the page leave and hung up on the LLM, which stopped mid-answer.
+    wait(browser).until(lambda _: len(llm.disconnects) > before)
+
+
 def test_a_busy_server_is_reported_as_busy(
     browser: WebDriver, server: RunningServer, llm: FakeLLM
 ) -> None:
@@ -431,6 +449,29 @@ def test_upload_reports_each_file_and_the_new_document_is_searchable(
     text_in(browser, "#status-list dd[data-key=documents]", str(before + 1))
     hits = search(browser, "quincewood orchard", mode="bm25")
     assert find(hits[0], ".path").text.endswith("uploads/orchard.md")
+
+
+def test_files_dropped_on_the_page_are_uploaded(browser: WebDriver, server: RunningServer) -> None:
+    """WebDriver cannot drag a file in from the desktop: the test dispatches the drop event
+    a browser would, with a real DataTransfer holding a File."""
+    open_page(browser, server)
+    browser.execute_script(
+        """
+        const transfer = new DataTransfer();
+        transfer.items.add(new File(['# Dropped\\n\\nThe marrowfat peas were dropped in.'],
+                                    'dropped.md', { type: 'text/markdown' }));
+        const zone = document.getElementById('drop-zone');
+        for (const type of ['dragenter', 'dragover', 'drop']) {
+          zone.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true,
+                                                   cancelable: true }));
+        }
+        """
+    )
+    row = "#upload-list li[data-name='dropped.md']"
+    wait(browser).until(lambda d: find(d, row).get_attribute("data-state") == "added")
+    assert "dragging" not in (find(browser, "#drop-zone").get_attribute("class") or "")
+    hits = search(browser, "marrowfat peas", mode="bm25")
+    assert find(hits[0], ".path").text.endswith("uploads/dropped.md")
 
 
 def test_sync_shows_progress_to_the_end_and_refreshes_the_status(
@@ -602,6 +643,10 @@ def test_the_page_fits_a_narrow_screen(browser: WebDriver, server: RunningServer
     width = browser.execute_script("return document.documentElement.clientWidth")
     assert reader.rect["width"] >= width - 1  # the document view takes the whole screen
     visible(browser, "#reader mark.cited")
+    # It covers the search box, so "/" closes it on the way there.
+    ActionChains(browser).send_keys("/").perform()
+    wait(browser).until(lambda d: not find(d, "#reader").is_displayed())
+    assert browser.switch_to.active_element == find(browser, "#search-q")
 
 
 # -- token and no LLM ----------------------------------------------------------------------------

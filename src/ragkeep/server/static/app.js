@@ -3,7 +3,7 @@
 
 import { initAsk } from './ask.js';
 import { initLibrary, loadSources } from './library.js';
-import { initReader } from './reader.js';
+import { closeReader, initReader } from './reader.js';
 import { focusSearch, initSearch } from './search.js';
 import { initStatus, loadStatus } from './status.js';
 import { initTokenPrompt } from './token.js';
@@ -49,6 +49,11 @@ function initKeys() {
     if (event.key !== '/' || event.ctrlKey || event.metaKey || event.altKey) return;
     if (isTyping(event.target) || $('#token-dialog').open) return;
     event.preventDefault();
+    // On a narrow screen the document view covers the search box: close it first.
+    const reader = $('#reader');
+    if (!reader.hidden && reader.getBoundingClientRect().left <= $('#search-q').getBoundingClientRect().right) {
+      closeReader();
+    }
     focusSearch();
   });
 }

@@ -4,6 +4,8 @@ import { getJSON } from './api.js';
 import { $, clearError, el, formatBytes, showError } from './ui.js';
 
 let statusSeq = 0;
+let recheck = null; // while the model loads, the status is fetched again until it is ready
+const RECHECK_MS = 2000;
 
 export function initStatus() {
   $('#status-refresh').addEventListener('click', loadStatus);
@@ -12,12 +14,14 @@ export function initStatus() {
 export async function loadStatus() {
   const panel = $('#status-panel');
   const seq = ++statusSeq;
+  clearTimeout(recheck);
   panel.setAttribute('aria-busy', 'true');
   try {
     const status = await getJSON('/api/status');
     if (seq !== statusSeq) return;
     clearError(panel);
     render(status);
+    if (status.server && !status.server.model_ready) recheck = setTimeout(loadStatus, RECHECK_MS);
   } catch (err) {
     if (seq === statusSeq) showError(panel, err);
   } finally {
