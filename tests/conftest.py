@@ -23,6 +23,8 @@ from contract_helpers import DIM, MODEL, OpenStore
 
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "eval" / "scifact"
+# `make test` sets this: the browser tests of the web page must run there, not skip.
+REQUIRE_BROWSER = os.environ.get("TESTS_REQUIRE_BROWSER", "") == "1"
 
 
 @pytest.fixture(autouse=True)

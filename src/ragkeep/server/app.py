@@ -31,6 +31,14 @@ from ragkeep.server.state import ServerState
 
 log = logging.getLogger("ragkeep.server")
 STATIC = Path(str(resources.files("ragkeep.server") / "static"))
+# The page's own policy, also sent as a header (which, unlike the meta tag, covers
+# frame-ancestors: no other site may frame the page).
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": "default-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
 JOB_STOP_TIMEOUT_S = 30.0  # a shutdown waits this long for the running job to stop
 
 
@@ -104,7 +112,7 @@ def _mount_page(app: FastAPI) -> None:
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 
 
 def _mount_docs(app: FastAPI) -> None:

@@ -40,6 +40,7 @@ async def status(state: State) -> Any:
             "asks_in_flight": state.asks.held,
             "jobs_queued": state.jobs.pending(),
             "auth": state.settings.token is not None,
+            "upload_max_mb": state.settings.upload_max_mb,
         },
     }
 

@@ -17,11 +17,11 @@ from fastapi.sse import format_sse_event
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
-from ragkeep.models import DocumentContent
+from ragkeep.models import DocumentContent, IndexReport
 from ragkeep.models.json import to_json
 from ragkeep.server.errors import ApiError
 from ragkeep.server.files import allowed_source, safe_name, store_upload
-from ragkeep.server.jobs import Job
+from ragkeep.server.jobs import Job, ProgressFn
 from ragkeep.server.state import ServerState, server_state
 
 router = APIRouter(prefix="/api", tags=["library"])
@@ -59,7 +59,13 @@ async def document_file(state: State, doc_id: int) -> FileResponse:
     if not path.is_file():
         raise ApiError(410, "gone", f"{path.name} is no longer on disk; run a sync")
     # Only files that are indexed documents are ever served: a client names an id, not a path.
-    return FileResponse(path, filename=path.name, content_disposition_type="inline")
+    # The sandbox keeps an uploaded HTML file from running scripts with the API's origin.
+    return FileResponse(
+        path,
+        filename=path.name,
+        content_disposition_type="inline",
+        headers={"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 async def _document(state: ServerState, doc_id: int) -> DocumentContent:
@@ -177,6 +183,15 @@ async def upload(state: State, request: Request) -> Any:
         name = safe_name(f.filename, suffixes)
         size = await anyio.to_thread.run_sync(store_upload, f.file, state.uploads, name, max_bytes)
         stored.append({"name": name, "bytes": size})
-    uploads = str(state.uploads)
-    job = state.jobs.submit("upload", lambda progress: state.keep.indexing.add([uploads], progress))
+    paths = [str(state.uploads / f["name"]) for f in stored]
+    job = state.jobs.submit("upload", lambda progress: _index_uploads(state, paths, progress))
     return {"files": stored, "job": to_json(job)}
+
+
+def _index_uploads(state: ServerState, paths: list[str], progress: ProgressFn) -> IndexReport:
+    """Index just these uploads, so the job's report is about them: the first upload makes
+    the uploads folder a source, later ones sync only the files they carried."""
+    uploads = str(state.uploads)
+    if uploads not in state.keep.admin.status().sources:
+        return state.keep.indexing.add([uploads], progress)
+    return state.keep.indexing.sync(progress, None, paths)
