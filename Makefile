@@ -52,7 +52,6 @@ bench: $(STAMP)
 
 ## Performance gate: the working tree against benchmarks/baseline.toml's commit, A/B on this
 ## machine (docs/benchmarks.md, "The performance gate"). Exit 1 on a credible regression.
-## Not part of `make test` yet: its false-failure rate is still to be calibrated.
 perf-check: $(STAMP)
 	$(BIN)/python benchmarks/perf_gate.py --preset full
 
