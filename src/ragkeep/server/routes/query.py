@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from contextlib import aclosing
 from typing import Annotated, Any
 
 import anyio
@@ -50,10 +51,14 @@ async def search(
 
 @router.post("/ask", summary="Answer a question with citations (one JSON object)")
 async def ask(state: State, body: AskBody) -> Any:
-    async for event in _events(state, body, state.asks.lease()):
-        if isinstance(event, DoneEvent):
-            return to_json(event.answer)
-    raise ApiError(500, "no_answer", "the answer ended without a result")  # pragma: no cover
+    answer = None
+    async with aclosing(_events(state, body, state.asks.lease())) as events:
+        async for event in events:
+            if isinstance(event, DoneEvent):
+                answer = event.answer
+    if answer is None:  # pragma: no cover - the service always ends with DoneEvent
+        raise ApiError(500, "no_answer", "the answer ended without a result")
+    return to_json(answer)
 
 
 @router.post(
@@ -76,15 +81,20 @@ async def ask_stream(state: State, body: AskBody) -> StreamingResponse:
 
 async def _sse(state: ServerState, body: AskBody, lease: Lease) -> AsyncIterator[bytes]:
     try:
-        async for event in _events(state, body, lease):
-            name, data = _wire(event)
-            yield format_sse_event(event=name, data_str=json.dumps(data))
+        # aclosing: when the client leaves, the events are closed now (and with them the
+        # LLM stream), not whenever the garbage collector finalises the generator.
+        async with aclosing(_events(state, body, lease)) as events:
+            async for event in events:
+                name, data = _wire(event)
+                yield format_sse_event(event=name, data_str=json.dumps(data))
     except ApiError as exc:
         error = {"code": exc.code, "message": exc.message}
         yield format_sse_event(event="error", data_str=json.dumps(error))
 
 
-async def _events(state: ServerState, body: AskBody, lease: Lease) -> AsyncIterator[AskEvent]:
+async def _events(
+    state: ServerState, body: AskBody, lease: Lease
+) -> AsyncGenerator[AskEvent, None]:
     """The service's events, each pulled on a worker thread, within a slot and the deadline.
 
     Between two events the deadline is checked; and when the client goes away, the request
