@@ -49,7 +49,7 @@ class Job:
     error: str | None = None
     created_at: float = field(default_factory=time.time)
     finished_at: float | None = None
-    changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def finished(self) -> bool:
@@ -161,10 +161,9 @@ class JobQueue:
         return progress
 
     def _update(self, job: Job, **changes: Any) -> None:
-        with job.changed:
+        with job.lock:
             for name, value in changes.items():
                 setattr(job, name, value)
-            job.changed.notify_all()
 
     def _finish(self, job: Job, state: JobState, **changes: Any) -> None:
         self._update(job, state=state, finished_at=time.time(), **changes)

@@ -80,16 +80,22 @@ async def run_bounded(slots: Slots, deadline_s: float, what: str, fn: Callable[[
     its (bounded, CPU-only) work in the background and keeps its slot until then, so the
     bound stays true while it runs.
     """
-    slots.take()
+    lease = slots.lease()
+    started = False
 
     def work() -> T:
+        nonlocal started
+        started = True
         try:
             return fn()
         finally:
-            slots.release()
+            lease.release()
 
     try:
         with anyio.fail_after(deadline_s):
             return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
     except TimeoutError:
         raise deadline_error(what, deadline_s) from None
+    finally:
+        if not started:  # cancelled while waiting for a worker thread: the work never ran
+            lease.release()

@@ -28,6 +28,7 @@ router = APIRouter(prefix="/api", tags=["library"])
 State = Annotated[ServerState, Depends(server_state)]
 UPLOAD_ROUTE = "/api/uploads"
 MAX_FILES_PER_UPLOAD = 100
+PROGRESS_POLL_S = 0.1
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the files themselves
 
 
@@ -144,23 +145,15 @@ def _job(state: ServerState, job_id: str) -> Job:
 
 
 async def _progress(job: Job) -> AsyncIterator[bytes]:
+    # Polled on the event loop, not waited for on a worker thread: any number of watchers
+    # costs no threads, and a client that left is noticed at the next poll.
     last: Any = None
-    while True:
-        snapshot = await anyio.to_thread.run_sync(_wait_change, job, last)
-        if job.finished:
-            yield format_sse_event(event="end", data_str=json.dumps(to_json(job)))
-            return
-        if snapshot != last:
-            last = snapshot
-            yield format_sse_event(event="progress", data_str=json.dumps(to_json(snapshot)))
-
-
-def _wait_change(job: Job, last: Any) -> Any:
-    """The job's progress once it differs from `last` or the job ends (at most 1 s later: a
-    client that left is noticed within that)."""
-    with job.changed:
-        job.changed.wait_for(lambda: job.finished or job.progress != last, timeout=1.0)
-        return job.progress
+    while not job.finished:
+        if job.progress != last:
+            last = job.progress
+            yield format_sse_event(event="progress", data_str=json.dumps(to_json(last)))
+        await anyio.sleep(PROGRESS_POLL_S)
+    yield format_sse_event(event="end", data_str=json.dumps(to_json(job)))
 
 
 # -- uploads -----------------------------------------------------------------------------
