@@ -3,7 +3,8 @@
 # installed `ragkeep` indexes examples/docs and runs every everyday command (plain and --json)
 # in a temporary data dir. Each must exit 0 with no traceback. The `dev` extra pulls in the
 # optional packages (usearch, mcp), so the unit tests cannot catch a hard import of one of
-# them. `ragkeep mcp`, which needs the `mcp` extra, must say so in one line and exit 2.
+# them. `ragkeep mcp`, which needs the `mcp` extra, must say so in one line and exit 2; and
+# `ragkeep serve` must start, answer a search over HTTP on 127.0.0.1, and stop on SIGTERM.
 #
 # Network: only pip (PyPI, for the dependencies; its cache is reused). The ragkeep runs are
 # offline: no LLM configured, HF_HUB_OFFLINE=1, and proxies pointing nowhere so an accidental
@@ -125,6 +126,52 @@ check_needs_extra() {
 }
 
 check_needs_extra
+
+# check_serve: `ragkeep serve` (no extra needed) starts, becomes ready, answers a search over
+# HTTP, and stops on SIGTERM with exit 0 and no traceback.
+check_serve() {
+    local port rc=0 problem=""
+    port=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    (cd "$TMP" && exec "${RK[@]}" serve --port "$port") >"$TMP/stdout" 2>"$TMP/stderr" &
+    local pid=$!
+    if ! "$VENV/bin/python" - "$port" <<'PY'
+import json, sys, time, urllib.request
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
+base = f"http://127.0.0.1:{sys.argv[1]}"
+for _ in range(600):
+    try:
+        if opener.open(base + "/readyz", timeout=2).status == 200:
+            break
+    except OSError:
+        time.sleep(0.1)
+else:
+    sys.exit("the server did not become ready")
+hits = json.load(opener.open(base + "/api/search?q=tomatoes&k=1", timeout=30))["hits"]
+sys.exit(0 if hits else "the search found nothing")
+PY
+    then
+        problem="no answer over HTTP"
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" || rc=$?
+    if [[ -z $problem && $rc -ne 0 ]]; then
+        problem="exit status $rc after SIGTERM"
+    elif [[ -z $problem ]] && grep -q "Traceback" "$TMP/stderr"; then
+        problem="traceback on stderr"
+    fi
+    if [[ -z $problem ]]; then
+        echo "ok: ragkeep serve"
+        passed=$((passed + 1))
+    else
+        echo "FAIL: ragkeep serve ($problem)"
+        echo "--- stderr"
+        cat "$TMP/stderr"
+        echo "---"
+        failed=$((failed + 1))
+    fi
+}
+
+check_serve
 
 echo "smoke: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
