@@ -31,7 +31,7 @@ class AdminService:
         return StoreStatus(
             documents=counts.documents,
             chunks=counts.chunks,
-            sources=self._store.sources(),
+            sources=self.sources(),
             model_id=self._store.model_id,
             dimension=self._store.dimension,
             generation=counts.generation,
@@ -40,6 +40,10 @@ class AdminService:
             database_bytes=self._store.size_bytes(),
             cache=self.cache_stats(),
         )
+
+    def sources(self) -> list[str]:
+        """The registered source paths."""
+        return self._store.sources()
 
     def documents(self) -> list[DocumentInfo]:
         return self._store.document_infos()

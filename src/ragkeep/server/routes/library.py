@@ -81,8 +81,8 @@ async def _document(state: ServerState, doc_id: int) -> DocumentContent:
 
 @router.get("/sources", summary="The registered sources")
 async def sources(state: State) -> Any:
-    status = await anyio.to_thread.run_sync(state.keep.admin.status)
-    return {"sources": status.sources, "uploads": str(state.uploads)}
+    registered = await anyio.to_thread.run_sync(state.keep.admin.sources)
+    return {"sources": registered, "uploads": str(state.uploads)}
 
 
 @router.post("/sources", status_code=202, summary="Add a file or folder (within allowed roots)")
@@ -96,9 +96,7 @@ async def add_source(state: State, body: PathBody) -> Any:
 
 @router.delete("/sources", status_code=202, summary="Forget a source and its documents")
 async def remove_source(state: State, body: PathBody) -> Any:
-    registered = await anyio.to_thread.run_sync(state.keep.admin.status)
-    if body.path not in registered.sources:
-        raise ApiError(404, "not_found", f"{body.path} is not a registered source")
+    await _require_source(state, body.path)
     job = state.jobs.submit("remove", lambda _: state.keep.indexing.remove([body.path]))
     return to_json(job)
 
@@ -107,11 +105,14 @@ async def remove_source(state: State, body: PathBody) -> Any:
 async def sync(state: State, body: SyncBody | None = None) -> Any:
     only = [body.source] if body and body.source else None
     if only:
-        registered = await anyio.to_thread.run_sync(state.keep.admin.status)
-        if only[0] not in registered.sources:
-            raise ApiError(404, "not_found", f"{only[0]} is not a registered source")
+        await _require_source(state, only[0])
     job = state.jobs.submit("sync", lambda progress: state.keep.indexing.sync(progress, None, only))
     return to_json(job)
+
+
+async def _require_source(state: ServerState, path: str) -> None:
+    if path not in await anyio.to_thread.run_sync(state.keep.admin.sources):
+        raise ApiError(404, "not_found", f"{path} is not a registered source")
 
 
 @router.get("/jobs", summary="Recent write jobs, newest first")
@@ -185,6 +186,6 @@ def _index_uploads(state: ServerState, paths: list[str], progress: ProgressFn) -
     """Index just these uploads, so the job's report is about them: the first upload makes
     the uploads folder a source, later ones sync only the files they carried."""
     uploads = str(state.uploads)
-    if uploads not in state.keep.admin.status().sources:
+    if uploads not in state.keep.admin.sources():
         return state.keep.indexing.add([uploads], progress)
     return state.keep.indexing.sync(progress, None, paths)
