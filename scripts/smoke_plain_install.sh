@@ -55,6 +55,23 @@ RK=(
 passed=0
 failed=0
 
+# report LABEL PROBLEM COMMAND: count the check; on a problem print it with the captured output.
+report() {
+    local label=$1 problem=$2 command=$3
+    if [[ -z $problem ]]; then
+        echo "ok: $label"
+        passed=$((passed + 1))
+    else
+        echo "FAIL: $label ($problem): $command"
+        echo "--- stdout"
+        cat "$TMP/stdout"
+        echo "--- stderr"
+        cat "$TMP/stderr"
+        echo "---"
+        failed=$((failed + 1))
+    fi
+}
+
 # check ARGS...: `ragkeep ARGS` must exit 0 without a traceback (with --json: print JSON).
 check() {
     local rc=0
@@ -69,18 +86,7 @@ check() {
         'import json, sys; json.load(sys.stdin)' <"$TMP/stdout" 2>/dev/null; then
         problem="--json output is not JSON"
     fi
-    if [[ -z $problem ]]; then
-        echo "ok: $label"
-        passed=$((passed + 1))
-    else
-        echo "FAIL: $label ($problem): ragkeep $*"
-        echo "--- stdout"
-        cat "$TMP/stdout"
-        echo "--- stderr"
-        cat "$TMP/stderr"
-        echo "---"
-        failed=$((failed + 1))
-    fi
+    report "$label" "$problem" "ragkeep $*"
 }
 
 search_q="how often should tomatoes be watered"
@@ -111,18 +117,7 @@ check_needs_extra() {
     elif [[ $(wc -l <"$TMP/stderr") -ne 1 ]] || ! grep -qF "pip install 'ragkeep[mcp]'" "$TMP/stderr"; then
         problem="stderr is not one line naming the mcp extra"
     fi
-    if [[ -z $problem ]]; then
-        echo "ok: $label"
-        passed=$((passed + 1))
-    else
-        echo "FAIL: $label ($problem): ragkeep mcp"
-        echo "--- stdout"
-        cat "$TMP/stdout"
-        echo "--- stderr"
-        cat "$TMP/stderr"
-        echo "---"
-        failed=$((failed + 1))
-    fi
+    report "$label" "$problem" "ragkeep mcp"
 }
 
 check_needs_extra
@@ -159,16 +154,7 @@ PY
     elif [[ -z $problem ]] && grep -q "Traceback" "$TMP/stderr"; then
         problem="traceback on stderr"
     fi
-    if [[ -z $problem ]]; then
-        echo "ok: ragkeep serve"
-        passed=$((passed + 1))
-    else
-        echo "FAIL: ragkeep serve ($problem)"
-        echo "--- stderr"
-        cat "$TMP/stderr"
-        echo "---"
-        failed=$((failed + 1))
-    fi
+    report "ragkeep serve" "$problem" "ragkeep serve --port $port"
 }
 
 check_serve
