@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -133,9 +132,3 @@ def _mount_docs(app: FastAPI) -> None:
             swagger_css_url="/docs/assets/swagger-ui.css",
             swagger_favicon_url="/docs/assets/favicon-32x32.png",
         )
-
-
-def openapi_paths(app: FastAPI) -> list[str]:
-    """The documented API paths (for docs and tests)."""
-    schema: dict[str, Any] = app.openapi()
-    return sorted(schema["paths"])

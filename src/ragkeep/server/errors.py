@@ -25,9 +25,16 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, code: str, message: str, retry_after_s: float | None = None
+    status: int,
+    code: str,
+    message: str,
+    retry_after_s: float | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    headers = {"Retry-After": str(max(1, round(retry_after_s)))} if retry_after_s else None
+    """The one error shape, for routes and for the ASGI middleware alike."""
+    headers = dict(headers or {})
+    if retry_after_s:
+        headers["Retry-After"] = str(max(1, round(retry_after_s)))
     return JSONResponse(
         {"error": {"code": code, "message": message}}, status_code=status, headers=headers
     )

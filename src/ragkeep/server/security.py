@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ragkeep.server.errors import error_response
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 WILDCARDS = frozenset({"0.0.0.0", "::"})  # noqa: S104 - names to recognise, not to bind
@@ -60,12 +56,17 @@ def host_name(header: str) -> str:
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
-async def _reject(send: Send, status: int, code: str, message: str, **headers: str) -> None:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
+async def _reject(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> None:
+    response = error_response(status, code, message, headers=headers)
+    await response(scope, receive, send)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -87,7 +88,9 @@ class HostCheck:
         if scope["type"] == "http":
             host = _header(scope, b"host")
             if host is None or host_name(host) not in self.allowed:
-                await _reject(send, 400, "bad_host", f"Host {host!r} is not served here")
+                await _reject(
+                    scope, receive, send, 400, "bad_host", f"Host {host!r} is not served here"
+                )
                 return
         await self.app(scope, receive, send)
 
@@ -107,8 +110,8 @@ class TokenAuth:
                 value.strip().encode(), self.token
             ):
                 await _reject(
-                    send, 401, "unauthorized", "missing or wrong bearer token",
-                    www_authenticate="Bearer",
+                    scope, receive, send, 401, "unauthorized", "missing or wrong bearer token",
+                    {"WWW-Authenticate": "Bearer"},
                 )  # fmt: skip
                 return
         await self.app(scope, receive, send)
@@ -137,7 +140,9 @@ class BodyLimit:
         limit = self.limits.get(scope["path"], self.default)
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _reject(send, 413, "too_large", f"request body over {limit} bytes")
+            await _reject(
+                scope, receive, send, 413, "too_large", f"request body over {limit} bytes"
+            )
             return
         seen = 0
         started = False
@@ -160,7 +165,9 @@ class BodyLimit:
         except BodyTooLarge:
             if started:
                 raise
-            await _reject(send, 413, "too_large", f"request body over {limit} bytes")
+            await _reject(
+                scope, receive, send, 413, "too_large", f"request body over {limit} bytes"
+            )
 
 
 class BodyTooLarge(BaseException):
