@@ -22,6 +22,9 @@ class FlagSpec:
     requires: tuple[str, ...] = ()
     module: str | None = None  # a Python package the feature needs (an optional extra)
     extra: str | None = None
+    # Read once when an index is opened (it wires caches or the dense index): a change made
+    # in a running process applies when the index is next opened.
+    wired_at_open: bool = False
 
 
 FLAGS: dict[str, FlagSpec] = {
@@ -47,6 +50,7 @@ FLAGS: dict[str, FlagSpec] = {
             "Cache query embeddings and search results (in memory and in the index database). "
             "Keys include the index generation, so a commit can never be answered from an "
             "older cache entry.",
+            wired_at_open=True,
         ),
         FlagSpec(
             "ann_index",
@@ -57,6 +61,7 @@ FLAGS: dict[str, FlagSpec] = {
             "background when stale or damaged; exact search answers meanwhile.",
             module="usearch",
             extra="ann",
+            wired_at_open=True,
         ),
         FlagSpec(
             "collapse_documents",

@@ -10,15 +10,13 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from ragkeep import __version__
-from ragkeep.config.flags import FlagError
+from ragkeep.config.flags import FLAGS, FlagError
 from ragkeep.models.json import to_json
 from ragkeep.server.errors import ApiError
 from ragkeep.server.state import ServerState, server_state
 
 router = APIRouter(prefix="/api", tags=["admin"])
 State = Annotated[ServerState, Depends(server_state)]
-# Flags read once when the index is opened: a change is stored now and applies on restart.
-WIRED_AT_START = frozenset({"caching", "ann_index"})
 
 
 class FlagBody(BaseModel):
@@ -56,7 +54,7 @@ async def set_flag(state: State, name: str, body: FlagBody) -> Any:
         flag = await anyio.to_thread.run_sync(state.keep.feature_flags.set, name, body.enabled)
     except FlagError as exc:
         raise ApiError(400, "bad_flag", str(exc)) from None
-    return {**to_json(flag), "applies": "on restart" if name in WIRED_AT_START else "now"}
+    return {**to_json(flag), "applies": "on restart" if FLAGS[name].wired_at_open else "now"}
 
 
 @router.get("/cache", summary="Result-cache statistics per tier")
