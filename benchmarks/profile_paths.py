@@ -9,7 +9,9 @@ temporary folder for the ingest path. docs/performance.md explains the figures.
 
 - ingest: wall time of `Keep.index_texts`, and the part of it spent inside the embedder.
 - warm hybrid: each stage of a search timed on its own (query embedding, BM25, dense, row
-  fetch), then whole searches, over the SciFact test queries with the result cache off.
+  fetch), then whole searches, over the SciFact test queries with the result cache off; and
+  the queries' length in model tokens (special tokens included), which sets the embedding's
+  cost.
 - cold search: the phases of one process (interpreter and CLI imports, settings and store,
   the embedding runtime's import and session, the search itself), median of --cold-runs
   processes, next to the wall time of the real `ragkeep search` command.
@@ -86,6 +88,7 @@ def profile_ingest(docs: int) -> dict[str, Any]:
 
 def profile_warm(queries: int) -> dict[str, Any]:
     from ragkeep import Keep
+    from ragkeep.embed.onnx import minilm_tokenizer
     from ragkeep.search.terms import query_terms
 
     qs = test_queries(SCIFACT)[:queries]
@@ -113,9 +116,13 @@ def profile_warm(queries: int) -> dict[str, Any]:
             t6 = time.perf_counter()
             for name, dt in zip(stages, (t1 - t0, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
                 stages[name].append(dt)
+    lengths = [len(e.ids) for e in minilm_tokenizer().encode_for_model(qs)]
     return {
-        name: {"p50_ms": ms(statistics.median(v)), "p95_ms": ms(percentile(v, 95))}
-        for name, v in stages.items()
+        "query_tokens": {"p50": statistics.median(lengths), "p95": percentile(lengths, 95)},
+        **{
+            name: {"p50_ms": ms(statistics.median(v)), "p95_ms": ms(percentile(v, 95))}
+            for name, v in stages.items()
+        },
     }
 
 
@@ -153,7 +160,8 @@ def main() -> None:
     ingest = profile_ingest(args.docs)
     print(f"ingest: {ingest}", flush=True)
     warm = profile_warm(args.queries)
-    print("warm hybrid (ms):")
+    tokens = warm.pop("query_tokens")
+    print(f"warm hybrid (ms), queries of {tokens['p50']} tokens (p50), {tokens['p95']} (p95):")
     for name, v in warm.items():
         print(f"  {name:8s} p50 {v['p50_ms']:7.2f}  p95 {v['p95_ms']:7.2f}")
     cold = profile_cold(args.cold_runs)
@@ -166,6 +174,7 @@ def main() -> None:
             "command": "python benchmarks/profile_paths.py " + " ".join(sys.argv[1:]),
             "ingest": ingest,
             "warm_hybrid_ms": warm,
+            "query_tokens": tokens,
             "cold_search_ms": cold,
         },
         echo=False,
