@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ragkeep.cache.memory import CacheStats, MemoryLRU
 from ragkeep.cache.persistent import PersistentCache
 from ragkeep.models import CacheReport, SearchHit, TierStats
+from ragkeep.resources import MemoryBudget
 from ragkeep.store.base import ReadSnapshot, Store, StoreError
 
 if TYPE_CHECKING:
@@ -207,12 +208,19 @@ def make_caches(store: Store, settings: Settings, model_id: str, ann_index: bool
     """The result and query-embedding caches for these settings."""
     cfg = settings.cache
     mb = 1024 * 1024
+    budget = MemoryBudget.from_settings(settings)
     config = CacheConfig(
-        memory_bytes=int(cfg.memory_mb * mb),
+        memory_bytes=(
+            budget.result_cache_bytes if cfg.memory_mb is None else int(cfg.memory_mb * mb)
+        ),
         persistent_bytes=int(cfg.persistent_mb * mb),
         persistent_entries=cfg.persistent_entries,
         ttl_s=cfg.ttl_s,
-        embedding_bytes=int(cfg.embedding_memory_mb * mb),
+        embedding_bytes=(
+            budget.embedding_cache_bytes
+            if cfg.embedding_memory_mb is None
+            else int(cfg.embedding_memory_mb * mb)
+        ),
     )
     # Every setting that can change a ranking is part of every result-cache key.
     settings_fp = fingerprint(

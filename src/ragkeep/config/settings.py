@@ -36,7 +36,27 @@ class EmbedSettings(_Section):
         ge=256,
         le=65536,
         description="Most padded tokens in one embedding batch (2048 = 8 full-length chunks): "
-        "bounds peak memory whatever the input.",
+        "bounds peak memory whatever the input. Left unset, ingest tunes it within what "
+        "resources.memory_limit_mb allows; setting it switches tuning off.",
+    )
+    timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Longest a query embedding may take; past it hybrid search answers from "
+        "BM25 alone and says so.",
+    )
+    breaker_failures: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Embedder failures within breaker_window_s that open its "
+        "circuit breaker: searches then skip the embedder until the cool-down ends.",
+    )
+    breaker_window_s: float = Field(
+        60.0, gt=0, description="Window in which embedder failures are counted."
+    )
+    breaker_cooldown_s: float = Field(
+        30.0, gt=0, description="How long an open embedder breaker waits before one probe."
     )
 
 
@@ -56,6 +76,12 @@ class IngestSettings(_Section):
         description="File or folder names skipped while walking a source.",
     )
     include_hidden: bool = Field(False, description="Index files and folders starting with '.'.")
+    file_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="Longest reading and chunking one file may take; past it the file is "
+        "reported as failed and the run goes on.",
+    )
 
 
 class SearchSettings(_Section):
@@ -93,14 +119,27 @@ class SearchSettings(_Section):
         description="With the ann_index flag on, use the ANN index only from this many "
         "chunks on (below it exact search is fast enough and exact).",
     )
+    ann_wait_s: float = Field(
+        30.0,
+        gt=0,
+        description="How long closing an index waits for a background ANN build to stop.",
+    )
 
 
 class CacheSettings(_Section):
-    memory_mb: float = Field(
-        32.0, ge=0.0, le=4096.0, description="In-process result cache size (0: no memory tier)."
+    memory_mb: float | None = Field(
+        None,
+        ge=0.0,
+        le=4096.0,
+        description="In-process result cache size (0: no memory tier). Unset: 3% of "
+        "resources.memory_limit_mb.",
     )
-    embedding_memory_mb: float = Field(
-        8.0, ge=0.0, le=1024.0, description="In-process query-embedding cache size."
+    embedding_memory_mb: float | None = Field(
+        None,
+        ge=0.0,
+        le=1024.0,
+        description="In-process query-embedding cache size. Unset: 1% of "
+        "resources.memory_limit_mb.",
     )
     persistent_mb: float = Field(
         64.0, ge=0.0, le=16384.0, description="Result cache size in the index database."
@@ -133,6 +172,27 @@ class LLMSettings(_Section):
     max_retries: int = Field(2, ge=0, le=10, description="Retries before the first token.")
     temperature: float = Field(0.1, ge=0.0, le=2.0, description="Sampling temperature.")
     ask_k: int = Field(5, ge=1, le=50, description="Passages given to the LLM by `ask`.")
+    deadline_s: float = Field(
+        300.0,
+        gt=0,
+        description="Longest a whole answer may take, retries and streaming included; past "
+        "it the answer falls back to passages.",
+    )
+    breaker_failures: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="LLM failures within breaker_window_s that open its circuit breaker: "
+        "`ask` then answers from passages at once until the cool-down ends.",
+    )
+    breaker_window_s: float = Field(
+        60.0, gt=0, description="Window in which LLM failures are counted."
+    )
+    breaker_cooldown_s: float = Field(
+        30.0,
+        gt=0,
+        description="How long an open LLM breaker waits before letting one probe through.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -166,6 +226,18 @@ class StoreSettings(_Section):
         description="How long a write keeps retrying (with backoff) for the database lock "
         "before failing with a clear 'index is busy' error.",
     )
+    writer_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="How long add, sync and remove wait for another writer (another process's "
+        "add or sync) to finish before failing; the error names the process holding it.",
+    )
+    max_size_mb: float = Field(
+        0.0,
+        ge=0.0,
+        description="Largest the database file may grow (0: no limit). Past it writes fail "
+        "like on a full disk: the file being indexed keeps its previous version.",
+    )
     synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL",
         description="SQLite durability: NORMAL may lose the last commits on power loss, "
@@ -179,6 +251,26 @@ class StoreSettings(_Section):
 
         parse_store_url(value, Path("."), "ragkeep.db")  # raises with the valid forms
         return value
+
+
+class ResourceSettings(_Section):
+    memory_limit_mb: int = Field(
+        1024,
+        ge=256,
+        le=1048576,
+        description="Memory one ragkeep process aims to stay within. Embedding batches, the "
+        "ingest queue, the in-process caches and per-process query structures are sized from "
+        "it (docs/degradation.md).",
+    )
+    slow_query_s: float = Field(
+        1.0, gt=0, description="A search or ask slower than this is logged as a warning."
+    )
+    slow_write_s: float = Field(
+        30.0,
+        gt=0,
+        description="A write (one document's commit, a lock wait, a derived-file write) "
+        "slower than this is logged as a warning.",
+    )
 
 
 class ServerSettings(_Section):
@@ -253,6 +345,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     store: StoreSettings = StoreSettings()
     cache: CacheSettings = CacheSettings()
+    resources: ResourceSettings = ResourceSettings()
     server: ServerSettings = ServerSettings()
     flags: dict[str, bool] = Field(
         default_factory=dict, description="Feature flags forced on or off (see `ragkeep flags`)."
