@@ -12,6 +12,7 @@ from ragkeep.cache.results import make_caches
 from ragkeep.config.settings import LoadedSettings, Settings, load_settings
 from ragkeep.embed.base import Embedder
 from ragkeep.embed.registry import EmbedderConfig, default_model_spec, get_embedder
+from ragkeep.resources import MemoryBudget
 from ragkeep.search.engine import Searcher
 from ragkeep.services import AdminService, FlagService, IndexingService, QueryService
 from ragkeep.store import DenseOptions, open_store
@@ -79,6 +80,7 @@ class Keep:
             self.settings.search,
             results=self._caches.results if self._caches else None,
             embeddings=self._caches.embeddings if self._caches else None,
+            max_terms=MemoryBudget.from_settings(self.settings).query_term_entries,
         )
         self.indexing = IndexingService(self.store, self.embedder, self.settings)
         self.querying = QueryService(searcher, self.settings, self.feature_flags)

@@ -43,6 +43,7 @@ class Searcher:
         *,
         results: ResultCache | None = None,
         embeddings: EmbeddingCache | None = None,
+        max_terms: int = 50_000,
     ) -> None:
         self._store = store
         self._embedder = embedder
@@ -53,6 +54,7 @@ class Searcher:
         self._df: dict[str, int] = {}
         self._df_total = 0
         self._df_generation = -1
+        self._df_max = max_terms  # distinct query terms remembered between commits
 
     def search(self, req: SearchRequest) -> list[SearchHit]:
         n = max(req.candidates or self._settings.candidates, req.k)
@@ -118,6 +120,10 @@ class Searcher:
                 self._df_total = snap.chunk_count()
                 self._df_generation = snap.generation
             limit = int(self._settings.bm25_max_df * self._df_total)
+            if len(self._df) + len(terms) > self._df_max:
+                # Distinct terms are unbounded in a long-running server; counting again is
+                # cheap (it stops past the limit), so start over rather than keep an LRU.
+                self._df = {}
             for t in terms:
                 if t not in self._df:
                     # Counting stops past the limit: a common word costs no more than a rare one.
