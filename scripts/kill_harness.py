@@ -91,7 +91,8 @@ def results(data: Path) -> list[list[tuple[str, str, float]]]:
     out = []
     for q in QUERIES:
         for mode in ("bm25", "dense", "hybrid"):
-            hits = json.loads(cli(data, "search", q, "--mode", mode, "-k", "5", "--json").stdout)
+            found = cli(data, "search", q, "--mode", mode, "-k", "5", "--json").stdout
+            hits = json.loads(found)["hits"]
             out.append([(h["path"], h["text"], h["score"]) for h in hits])
     return out
 

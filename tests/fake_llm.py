@@ -70,6 +70,7 @@ class FakeLLM:
         error_status: int = 200,
         delta_delay_s: float = 0.0,
         ignore_stream: bool = False,
+        garbage: bool = False,
         model: str = "fake-model",
         host: str = "127.0.0.1",
         port: int = 0,
@@ -87,6 +88,7 @@ class FakeLLM:
         self.error_status = error_status  # HTTP status used with ``error``
         self.delta_delay_s = delta_delay_s
         self.ignore_stream = ignore_stream  # answer with one JSON body even if stream=true
+        self.garbage = garbage  # stream lines that are not JSON
         self.model = model
         self._lock = threading.Lock()
         # Streams the client hung up on, as the number of content deltas sent before: a
@@ -218,6 +220,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fake.error is not None:
             self._send_error(ollama, bool(body.get("stream", ollama)), fake.error)
+            return
+        if fake.garbage:
+            line = "this is not json\n" if ollama else "data: this is not json\n\n"
+            self._stream("application/x-ndjson" if ollama else "text/event-stream", iter([line]), 0)
             return
 
         messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]

@@ -66,7 +66,7 @@ def test_bad_files_are_reported_and_good_ones_indexed(tmp_path: Path) -> None:
     # Integrity, the full-text index, and every document with all its chunks.
     assert run_cli("doctor", "--json", data_dir=data).json()["ok"]
 
-    hits = run_cli("search", "café crème quay", "--json", data_dir=data).json()
+    hits = run_cli("search", "café crème quay", "--json", data_dir=data).json()["hits"]
     assert Path(hits[0]["path"]).name == "latin1.txt"
 
     second = run_cli("add", str(docs), "--json", data_dir=data, without_root_powers=True)

@@ -263,7 +263,11 @@ def test_search_json_has_exactly_the_contracted_fields(indexed: Indexed, mode: s
         data_dir=indexed.data_dir,
     )
     assert result.code == 0, result.stderr
-    hits: list[dict[str, Any]] = result.json()
+    out = result.json()
+    assert set(out) == {"query", "hits", "degraded"}
+    assert out["query"] == "how often to water tomatoes"
+    assert out["degraded"] == []
+    hits: list[dict[str, Any]] = out["hits"]
     assert len(hits) == 2
     assert all(set(h) == SEARCH_KEYS for h in hits)
     assert [h["rank"] for h in hits] == [1, 2]
@@ -280,7 +284,7 @@ def test_search_json_has_exactly_the_contracted_fields(indexed: Indexed, mode: s
 def test_search_k_limits_the_results_and_reports_pdf_pages(indexed: Indexed) -> None:
     one = run_cli("search", BOILER_QUESTION, "-k", "1", "--json", data_dir=indexed.data_dir)
     assert one.code == 0, one.stderr
-    (hit,) = one.json()
+    (hit,) = one.json()["hits"]
     assert hit["path"] == str(indexed.files["manual"])
     assert hit["page"] == 1
     assert hit["title"] == "Boiler manual"
@@ -290,7 +294,7 @@ def test_search_default_k_returns_every_chunk_of_a_small_index(indexed: Indexed)
     chunks = run_cli("status", "--json", data_dir=indexed.data_dir).json()["chunks"]
     result = run_cli("search", "water", "--mode", "dense", "--json", data_dir=indexed.data_dir)
     assert result.code == 0, result.stderr
-    assert len(result.json()) == min(chunks, 10)
+    assert len(result.json()["hits"]) == min(chunks, 10)
 
 
 def test_search_text_output_shows_ranked_paths(indexed: Indexed) -> None:
@@ -314,7 +318,7 @@ def test_collapse_documents_flag_from_set_gives_one_hit_per_document(indexed: In
         data_dir=indexed.data_dir,
     )
     assert result.code == 0, result.stderr
-    paths = [h["path"] for h in result.json()]
+    paths = [h["path"] for h in result.json()["hits"]]
     assert len(paths) == len(set(paths))
 
 

@@ -185,7 +185,7 @@ def test_search_returns_the_hits_search_json_prints(session: Session, index: Ind
     query = "how often should tomatoes be watered"
     got = session.ok("search", {"query": query, "k": 3})["hits"]
     with Keep(index.data) as keep:
-        want = to_json(keep.search(query, 3, "hybrid"))  # what `ragkeep search --json` prints
+        want = to_json(keep.search(query, 3, "hybrid"))["hits"]  # as `search --json` prints
     assert [h["chunk_id"] for h in got] == [h["chunk_id"] for h in want]
     assert [h["score"] for h in got] == pytest.approx([h["score"] for h in want])
     assert [{**h, "score": 0} for h in got] == [{**h, "score": 0} for h in want]

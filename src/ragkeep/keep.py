@@ -12,8 +12,11 @@ from ragkeep.cache.results import make_caches
 from ragkeep.config.settings import LoadedSettings, Settings, load_settings
 from ragkeep.embed.base import Embedder
 from ragkeep.embed.registry import EmbedderConfig, default_model_spec, get_embedder
+from ragkeep.models.degradation import Part
+from ragkeep.resilience import BreakerConfig, CircuitBreaker
 from ragkeep.resources import MemoryBudget
 from ragkeep.search.engine import Searcher
+from ragkeep.search.query_vector import QueryEmbedder
 from ragkeep.services import AdminService, FlagService, IndexingService, QueryService
 from ragkeep.store import DenseOptions, open_store
 
@@ -28,12 +31,14 @@ if TYPE_CHECKING:
         DocumentInfo,
         FlagState,
         IndexReport,
-        SearchHit,
         SearchMode,
+        SearchResults,
         StoreStatus,
     )
 
 __all__ = ["Keep"]
+
+LLM_BREAKER_FILE = "llm-breaker.json"  # in the data dir: shared by every process on it
 
 
 class Keep:
@@ -54,8 +59,12 @@ class Keep:
         config_file: str | Path | None = None,
         overrides: dict[str, Any] | None = None,
         loaded: LoadedSettings | None = None,
+        embedder: Callable[[], Embedder] | None = None,
     ) -> None:
+        """`embedder` replaces the shipped model (it must produce vectors of the same model
+        id and dimension as the index's): a factory called on first use."""
         self.config = loaded or load_settings(data_dir, config_file, overrides)
+        self._embedder_factory = embedder
         self.settings: Settings = self.config.settings
         self.data_dir = self.config.data_dir
         spec = default_model_spec()
@@ -74,20 +83,39 @@ class Keep:
         except BaseException:
             self.store.close()
             raise
+        embed = self.settings.embed
+        query_embedder = QueryEmbedder(
+            self.embedder,
+            embed.timeout_s,
+            CircuitBreaker(
+                Part.EMBEDDER,
+                BreakerConfig(
+                    embed.breaker_failures, embed.breaker_window_s, embed.breaker_cooldown_s
+                ),
+            ),
+        )
+        llm = self.settings.llm
+        llm_breaker = CircuitBreaker(
+            Part.LLM,
+            BreakerConfig(llm.breaker_failures, llm.breaker_window_s, llm.breaker_cooldown_s),
+            state_file=self.data_dir / LLM_BREAKER_FILE,
+        )
         searcher = Searcher(
             self.store,
-            self.embedder,
+            query_embedder,
             self.settings.search,
             results=self._caches.results if self._caches else None,
             embeddings=self._caches.embeddings if self._caches else None,
             max_terms=MemoryBudget.from_settings(self.settings).query_term_entries,
         )
         self.indexing = IndexingService(self.store, self.embedder, self.settings)
-        self.querying = QueryService(searcher, self.settings, self.feature_flags)
-        self.admin = AdminService(self.store, self._caches, self.embedder)
+        self.querying = QueryService(searcher, self.settings, self.feature_flags, llm_breaker)
+        self.admin = AdminService(self.store, self._caches, self.embedder, self.querying.resilience)
 
     def embedder(self) -> Embedder:
         """The process-wide embedder for these settings, loaded on first use."""
+        if self._embedder_factory is not None:
+            return self._embedder_factory()
         cfg = self.settings.embed
         return get_embedder(
             EmbedderConfig(
@@ -154,7 +182,7 @@ class Keep:
         *,
         collapse: bool | None = None,
         candidates: int | None = None,
-    ) -> list[SearchHit]:
+    ) -> SearchResults:
         return self.querying.search(query, k, mode, collapse=collapse, candidates=candidates)
 
     def ask(

@@ -10,9 +10,12 @@ would repeat output the caller has already shown, so any failure becomes an ``LL
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
+import socket
+import threading
 import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -96,10 +99,14 @@ class _StreamingChatClient:
         max_retries: int = 2,
         backoff_s: float = 0.5,
         temperature: float = 0.1,
+        deadline_s: float = 300.0,
     ) -> None:
         import httpx
 
         _check_base_url(base_url)
+        if deadline_s <= 0:
+            raise ValueError("deadline_s must be positive")
+        self._deadline_s = deadline_s
         if timeout_s <= 0 or connect_timeout_s <= 0:
             raise ValueError("timeouts must be positive")
         if max_retries < 0 or backoff_s < 0:
@@ -150,10 +157,11 @@ class _StreamingChatClient:
 
     def stream_chat(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
         payload = self._payload(messages)
+        deadline = time.monotonic() + self._deadline_s
         attempt = 0
         while True:
             yielded = False
-            attempt_stream = self._attempt(payload)
+            attempt_stream = self._attempt(payload, deadline)
             try:
                 for delta in attempt_stream:
                     yielded = True
@@ -172,6 +180,8 @@ class _StreamingChatClient:
                 delay += random.uniform(0, delay * 0.25)  # jitter: don't retry in lockstep
                 if exc.retry_after_s is not None:
                     delay = max(delay, min(exc.retry_after_s, _MAX_RETRY_AFTER_S))
+                if time.monotonic() + delay >= deadline:
+                    raise LLMError(f"{exc.reason}; {self._past_deadline()}") from exc
                 attempt += 1
                 log.info(
                     "LLM request failed (%s); retry %d/%d in %.2f s",
@@ -185,31 +195,47 @@ class _StreamingChatClient:
                 # Closes the HTTP response now if our consumer stopped early.
                 attempt_stream.close()
 
-    def _attempt(self, payload: dict[str, Any]) -> Generator[str, None, None]:
+    def _past_deadline(self) -> str:
+        return f"no complete answer within llm.deadline_s ({self._deadline_s:g} s)"
+
+    def _attempt(self, payload: dict[str, Any], deadline: float) -> Generator[str, None, None]:
         """One HTTP request; transport failures are mapped to _Transient or LLMError."""
         import httpx
 
+        left = deadline - time.monotonic()
+        timeout = httpx.Timeout(
+            min(self._timeout_s, left), connect=min(self._connect_timeout_s, left)
+        )
         try:
-            with self._http.stream("POST", self.url, json=payload) as response:
-                if response.status_code >= 400:
-                    raise self._status_error(response)
-                yield from self._parse(response)
-        except httpx.ConnectTimeout as exc:
-            raise _Transient(
-                f"connecting to {self._shown_url} timed out after {self._connect_timeout_s:g} s"
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise _Transient(
-                f"timed out after {self._timeout_s:g} s waiting for {self._shown_url}"
-            ) from exc
-        except httpx.ConnectError as exc:
+            with self._http.stream("POST", self.url, json=payload, timeout=timeout) as response:
+                watchdog = _cut_off_at(deadline, response)
+                try:
+                    if response.status_code >= 400:
+                        raise self._status_error(response)
+                    yield from self._parse(response)
+                finally:
+                    watchdog.cancel()
+        except httpx.HTTPError as exc:
+            if time.monotonic() >= deadline:
+                raise LLMError(self._past_deadline()) from exc
+            raise self._transport_error(exc) from exc
+
+    def _transport_error(self, exc: httpx.HTTPError) -> Exception:
+        """A transport failure as _Transient (worth a retry) or LLMError."""
+        import httpx
+
+        url = self._shown_url
+        if isinstance(exc, httpx.ConnectTimeout):
+            return _Transient(f"connecting to {url} timed out after {self._connect_timeout_s:g} s")
+        if isinstance(exc, httpx.TimeoutException):
+            return _Transient(f"timed out after {self._timeout_s:g} s waiting for {url}")
+        if isinstance(exc, httpx.ConnectError):
             if "refused" in str(exc).lower():
-                raise _Transient(f"connection refused at {self._shown_url}") from exc
-            raise _Transient(f"cannot connect to {self._shown_url}: {exc}") from exc
-        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            raise _Transient(f"connection to {self._shown_url} was closed unexpectedly") from exc
-        except httpx.HTTPError as exc:  # proxy errors, unsupported protocol, ...
-            raise LLMError(f"request to {self._shown_url} failed: {exc}") from exc
+                return _Transient(f"connection refused at {url}")
+            return _Transient(f"cannot connect to {url}: {exc}")
+        if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
+            return _Transient(f"connection to {url} was closed unexpectedly")
+        return LLMError(f"request to {url} failed: {exc}")  # proxy errors, bad protocol, ...
 
     def _status_error(self, response: httpx.Response) -> Exception:
         response.read()
@@ -349,6 +375,7 @@ def make_client(
     max_retries: int = 2,
     backoff_s: float = 0.5,
     temperature: float = 0.1,
+    deadline_s: float = 300.0,
 ) -> LLMClient:
     """Build a client for ``provider`` ("ollama" or "openai"). Raises ValueError on bad config."""
     kind = provider.strip().lower()
@@ -372,6 +399,7 @@ def make_client(
         max_retries=max_retries,
         backoff_s=backoff_s,
         temperature=temperature,
+        deadline_s=deadline_s,
     )
 
 
@@ -384,6 +412,23 @@ def _check_base_url(base_url: str) -> None:
         raise ValueError(
             f"LLM base URL must look like http://host:port, got {redact_url(base_url)!r}"
         )
+
+
+def _cut_off_at(deadline: float, response: httpx.Response) -> threading.Timer:
+    """Shut the response's socket down at `deadline`. Closing the response from another
+    thread does not wake a read blocked on a stalled server; shutting the socket does."""
+
+    def cut() -> None:
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), cut)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _drain(lines: Iterator[str]) -> None:

@@ -18,8 +18,10 @@ from ragkeep.models import (
     AskEvent,
     Citation,
     CitationsEvent,
+    Degradation,
     DoneEvent,
     NoticeEvent,
+    Part,
     SearchHit,
     TokenEvent,
 )
@@ -37,6 +39,7 @@ def answer_events(
     no_llm_notice: str = NO_LLM_NOTICE,
     max_passages: int = 5,
     only_cited: bool = False,
+    degraded: tuple[Degradation, ...] = (),
 ) -> Iterator[AskEvent]:
     """Answer ``question`` from ``hits`` (ranked best first), as events: the LLM's tokens as
     they arrive, then any notice, the citations, and last a DoneEvent with the Answer.
@@ -48,14 +51,16 @@ def answer_events(
     - LLMError before any text: passages, notice "LLM unavailable (<reason>); ...".
     - LLMError after some text: passages too, notice "LLM answer interrupted (<reason>); ..."
       with ``interrupted`` set: the tokens already sent are not part of the Answer.
+    The Answer's ``degraded`` is ``degraded`` plus an LLM entry when the LLM failed.
     Closing the iterator early releases the LLM's HTTP response at once.
     """
     if not hits:
-        yield DoneEvent(Answer(question, NO_MATCH_TEXT, (), AnswerMode.PASSAGES))
+        answer = Answer(question, NO_MATCH_TEXT, (), AnswerMode.PASSAGES, degraded=degraded)
+        yield DoneEvent(answer)
         return
     citations = citations_for(hits)
     if client is None:
-        yield from _passages(question, citations, no_llm_notice, max_passages)
+        yield from _passages(question, citations, no_llm_notice, max_passages, degraded)
         return
     parts: list[str] = []
     stream = client.stream_chat(build_messages(question, hits))
@@ -66,7 +71,8 @@ def answer_events(
     except LLMError as exc:
         what = "LLM answer interrupted" if parts else "LLM unavailable"
         notice = f"{what} ({exc.reason}); showing the most relevant passages."
-        yield from _passages(question, citations, notice, max_passages, interrupted=bool(parts))
+        failed = (*degraded, Degradation(Part.LLM, "passages", exc.reason))
+        yield from _passages(question, citations, notice, max_passages, failed, bool(parts))
         return
     finally:
         # Release the HTTP response promptly when the consumer stops early.
@@ -76,12 +82,16 @@ def answer_events(
     text = "".join(parts).strip()
     if not text:
         notice = "The LLM returned an empty answer; showing the most relevant passages."
-        yield from _passages(question, citations, notice, max_passages)
+        failed = (*degraded, Degradation(Part.LLM, "passages", "empty answer"))
+        yield from _passages(question, citations, notice, max_passages, failed)
         return
     if only_cited:
         citations = used_citations(citations, text)
     yield CitationsEvent(citations)
-    yield DoneEvent(Answer(question, text, citations, AnswerMode.LLM, model=client.model))
+    answer = Answer(
+        question, text, citations, AnswerMode.LLM, model=client.model, degraded=degraded
+    )
+    yield DoneEvent(answer)
 
 
 def answer_question(
@@ -136,12 +146,15 @@ def _passages(
     citations: tuple[Citation, ...],
     notice: str,
     max_passages: int,
+    degraded: tuple[Degradation, ...],
     interrupted: bool = False,
 ) -> Iterator[AskEvent]:
     yield NoticeEvent(notice, interrupted)
     yield CitationsEvent(citations)
     text = format_passages(citations, max_passages)
-    yield DoneEvent(Answer(question, text, citations, AnswerMode.PASSAGES, notice))
+    yield DoneEvent(
+        Answer(question, text, citations, AnswerMode.PASSAGES, notice, degraded=degraded)
+    )
 
 
 def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:

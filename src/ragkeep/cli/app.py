@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from ragkeep.cli import mcp_command, output, serve_command
-from ragkeep.models import SearchMode
+from ragkeep.models import SearchMode, to_json
 
 if TYPE_CHECKING:
     from ragkeep.keep import Keep
@@ -290,13 +290,18 @@ def search(
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Search the index and print the best passages."""
+    """Search the index and print the best passages.
+
+    When the embedding model fails, hybrid search answers from BM25 alone and says so on
+    stderr (and in --json's "degraded"); --mode dense then fails with exit 2.
+    """
     with open_keep() as keep:
-        hits = keep.querying.search(query, k, mode)
+        results = keep.querying.search(query, k, mode)
     if json_:
-        output.print_json(hits)
+        output.print_json({"query": query, **to_json(results)})
     else:
-        output.search_results(hits)
+        output.degraded(results.degraded)
+        output.search_results(results.hits)
 
 
 @app.command()
@@ -496,8 +501,16 @@ def config_show(json_: JsonOpt = False) -> None:
 
 
 def main() -> None:
+    from ragkeep.embed.base import EmbedderError
+    from ragkeep.store.base import StoreError
+
     try:
         app()
     except KeyboardInterrupt:
         output.error("interrupted; everything committed so far is kept")
         sys.exit(130)
+    except (StoreError, EmbedderError) as exc:
+        # Expected failures of a part (a busy, full or damaged index; a broken model): one
+        # line that says what to do, never a traceback.
+        output.error(str(exc))
+        sys.exit(2)

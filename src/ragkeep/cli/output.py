@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from ragkeep.ingest.pipeline import ProgressFn
     from ragkeep.models import (
         Answer,
+        BreakerStatus,
         CacheReport,
+        Degradation,
         DoctorReport,
         DocumentInfo,
         FlagState,
@@ -163,8 +165,16 @@ def stream_token(token: str) -> None:
     sys.stdout.flush()
 
 
+def degraded(notes: Sequence[Degradation]) -> None:
+    """Each fallback taken, on stderr: the results are real, but not what was asked for."""
+    for d in notes:
+        _err().print(f"[yellow]degraded: {escape(d.message())}[/]")
+
+
 def answer(ans: Answer, streamed: bool) -> None:
-    from ragkeep.models import AnswerMode
+    from ragkeep.models import AnswerMode, Part
+
+    degraded([d for d in ans.degraded if d.part is not Part.LLM])  # the notice says the rest
 
     if streamed and _Stream.started and ans.mode is not AnswerMode.LLM:
         sys.stdout.write("\n\n")  # a stream broke off: end its line before the passages
@@ -206,9 +216,32 @@ def status(st: StoreStatus) -> None:
         ("schema version", st.schema_version),
         ("database", f"{st.database_path} ({st.database_bytes / 1e6:.1f} MB)"),
         ("cache", _cache_line(st.cache)),
+        *((str(b.part), _breaker_line(b)) for b in st.resilience.breakers),
+        *(
+            [("fallbacks", _fallbacks_line(st.resilience.fallbacks))]
+            if st.resilience.fallbacks
+            else []
+        ),
     ):
         table.add_row(f"[bold]{key}[/]", escape(str(value)))
     _out().print(table)
+
+
+def _breaker_line(b: BreakerStatus) -> str:
+    from ragkeep.models import BreakerState
+
+    if b.state is BreakerState.CLOSED:
+        return f"ok ({b.recent_failures} recent failure(s))" if b.recent_failures else "ok"
+    line = "circuit open" if b.state is BreakerState.OPEN else "circuit half-open (probing)"
+    if b.last_error:
+        line += f"; last error: {b.last_error}"
+    if b.retry_in_s is not None:
+        line += f"; next try in {b.retry_in_s:.0f} s"
+    return line
+
+
+def _fallbacks_line(counts: Sequence[tuple[str, int]]) -> str:
+    return ", ".join(f"{part} {n}" for part, n in counts) + " (this process)"
 
 
 def cache_stats(stats: CacheReport) -> None:

@@ -16,6 +16,11 @@ class EmbedderError(Exception):
     """The embedding model could not be loaded or run."""
 
 
+class EmbedderUnavailableError(EmbedderError):
+    """A search needed the embedder and it failed, timed out or its breaker is open.
+    Hybrid searches fall back to BM25 instead of raising this; dense ones cannot."""
+
+
 class Tokenizer(Protocol):
     def count(self, text: str) -> int:
         """Tokens the model sees for `text`, special tokens excluded."""

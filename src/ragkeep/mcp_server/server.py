@@ -19,6 +19,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field, StringConstraints, ValidationError
 
 from ragkeep import __version__
+from ragkeep.embed.base import EmbedderError
 from ragkeep.models import to_json
 from ragkeep.store.base import StoreError
 
@@ -116,9 +117,11 @@ def _search_tool(keep: Keep) -> Tool:
         Each hit has the passage `text`, the document's `path` and `title`, the `page` (PDFs;
         else null), its `score` and `rank`, `chunk_id`, `doc_id`, and the passage's `start`
         and `end` offsets in the document's text. Scores order one search's hits; they are
-        not comparable between modes."""
-        hits = _guarded(lambda: keep.querying.search(query, k, mode))
-        return {"hits": to_json(hits)}
+        not comparable between modes. `degraded` lists fallbacks taken (e.g. BM25 alone
+        when the embedding model failed); empty normally."""
+        results = _guarded(lambda: keep.querying.search(query, k, mode))
+        out: JsonObject = to_json(results)
+        return out
 
     return search
 
@@ -198,10 +201,11 @@ def _status_tool(keep: Keep) -> Tool:
 
 
 def _guarded(call: Callable[[], _T]) -> _T:
-    """A store the caller cannot use right now (busy, unreadable) is a tool error, not a crash."""
+    """A store the caller cannot use right now (busy, unreadable), or a dense search without
+    a working embedder, is a tool error, not a crash."""
     try:
         return call()
-    except StoreError as exc:
+    except (StoreError, EmbedderError) as exc:
         raise ToolError(str(exc)) from exc
 
 

@@ -21,6 +21,13 @@ if TYPE_CHECKING:
         PassagesEvent,
         TokenEvent,
     )
+    from ragkeep.models.degradation import (
+        BreakerState,
+        BreakerStatus,
+        Degradation,
+        Part,
+        ResilienceReport,
+    )
     from ragkeep.models.documents import (
         ChunkDraft,
         DocumentChunk,
@@ -33,7 +40,7 @@ if TYPE_CHECKING:
     from ragkeep.models.indexing import FileOutcome, FileResult, IndexReport, SkipReason
     from ragkeep.models.json import to_json
     from ragkeep.models.maintenance import Check, DerivedState, DoctorReport
-    from ragkeep.models.search import SearchHit, SearchMode
+    from ragkeep.models.search import SearchHit, SearchMode, SearchResults
     from ragkeep.models.status import CacheReport, StoreStatus, TierStats
 
 _MODULES = {
@@ -41,12 +48,13 @@ _MODULES = {
         "Answer AnswerMode AskEvent Citation CitationsEvent DoneEvent NoticeEvent "
         "PassagesEvent TokenEvent"
     ),
+    "degradation": "BreakerState BreakerStatus Degradation Part ResilienceReport",
     "documents": "ChunkDraft DocumentChunk DocumentContent DocumentInfo LoadedDocument PageSpan",
     "flags": "FlagSource FlagState Stage",
     "indexing": "FileOutcome FileResult IndexReport SkipReason",
     "json": "to_json",
     "maintenance": "Check DerivedState DoctorReport",
-    "search": "SearchHit SearchMode",
+    "search": "SearchHit SearchMode SearchResults",
     "status": "CacheReport StoreStatus TierStats",
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names.split()}
@@ -55,11 +63,14 @@ __all__ = [
     "Answer",
     "AnswerMode",
     "AskEvent",
+    "BreakerState",
+    "BreakerStatus",
     "CacheReport",
     "Check",
     "ChunkDraft",
     "Citation",
     "CitationsEvent",
+    "Degradation",
     "DerivedState",
     "DoctorReport",
     "DocumentChunk",
@@ -74,9 +85,12 @@ __all__ = [
     "LoadedDocument",
     "NoticeEvent",
     "PageSpan",
+    "Part",
     "PassagesEvent",
+    "ResilienceReport",
     "SearchHit",
     "SearchMode",
+    "SearchResults",
     "SkipReason",
     "Stage",
     "StoreStatus",

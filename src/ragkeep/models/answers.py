@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from ragkeep.models.degradation import Degradation
 from ragkeep.models.json import to_json
 from ragkeep.models.search import SearchHit
 
@@ -41,6 +42,7 @@ class Answer:
     mode: AnswerMode
     notice: str | None = None  # why there is no LLM answer, when there is none
     model: str | None = None
+    degraded: tuple[Degradation, ...] = ()  # fallbacks taken: a failed embedder or LLM
 
     def __json__(self) -> dict[str, Any]:
         return {
@@ -50,6 +52,7 @@ class Answer:
             "notice": self.notice,
             "model": self.model,
             "citations": self.citations,
+            "degraded": self.degraded,
         }
 
     def to_dict(self) -> dict[str, Any]:

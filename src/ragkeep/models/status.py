@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from ragkeep.models.degradation import ResilienceReport
 from ragkeep.models.json import to_json
 
 
@@ -76,6 +77,7 @@ class StoreStatus:
     database_path: str  # where the store lives: a file path, or a redacted URL
     database_bytes: int
     cache: CacheReport = CacheReport(enabled=False)
+    resilience: ResilienceReport = field(default_factory=ResilienceReport)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = to_json(self)

@@ -8,15 +8,17 @@ scores, collapsing, and the result and query-embedding caches.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ragkeep.cache.results import EmbeddingCache, ResultCache, normalize_query
 from ragkeep.config.settings import SearchSettings
-from ragkeep.embed.base import Embedder
-from ragkeep.models import SearchHit, SearchMode
+from ragkeep.embed.base import EmbedderUnavailableError
+from ragkeep.models import SearchHit, SearchMode, SearchResults
+from ragkeep.models.degradation import Degradation, Part
+from ragkeep.resilience import FALLBACKS
 from ragkeep.search import fusion, ordering
+from ragkeep.search.query_vector import QueryEmbedder
 from ragkeep.search.terms import query_terms
 from ragkeep.store.base import Ranking, ReadSnapshot, Store
 
@@ -38,7 +40,7 @@ class Searcher:
     def __init__(
         self,
         store: Store,
-        embedder: Callable[[], Embedder],
+        embedder: QueryEmbedder,
         settings: SearchSettings,
         *,
         results: ResultCache | None = None,
@@ -46,7 +48,7 @@ class Searcher:
         max_terms: int = 50_000,
     ) -> None:
         self._store = store
-        self._embedder = embedder
+        self.query_embedder = embedder
         self._settings = settings
         self.results = results
         self.embeddings = embeddings
@@ -56,7 +58,9 @@ class Searcher:
         self._df_generation = -1
         self._df_max = max_terms  # distinct query terms remembered between commits
 
-    def search(self, req: SearchRequest) -> list[SearchHit]:
+    def search(self, req: SearchRequest) -> SearchResults:
+        """The hits; a hybrid search whose embedder failed answers from BM25 alone and says
+        so in `degraded`. Raises EmbedderUnavailableError for a dense search then."""
         n = max(req.candidates or self._settings.candidates, req.k)
         key: str | None = None
         with self._store.snapshot() as snap:
@@ -74,27 +78,34 @@ class Searcher:
                 )
                 cached = self.results.get(snap, key, generation)
                 if cached is not None:
-                    return cached
-            hits, cacheable = self._search(snap, req, n)
-        if key is not None and self.results is not None and cacheable:
-            self.results.put(key, generation, hits)
-        return hits
+                    return SearchResults(tuple(cached))
+            results, final = self._search(snap, req, n)
+        # A stand-in (BM25 for a failed embedder, exact search while a derived index is
+        # rebuilt) must not be served from the cache once the real answer is possible.
+        if key is not None and self.results is not None and final and not results.degraded:
+            self.results.put(key, generation, list(results.hits))
+        return results
 
-    def _search(
-        self, snap: ReadSnapshot, req: SearchRequest, n: int
-    ) -> tuple[list[SearchHit], bool]:
+    def _search(self, snap: ReadSnapshot, req: SearchRequest, n: int) -> tuple[SearchResults, bool]:
         """The hits, and whether they are the final answer for this generation (not an
         exact-search stand-in while a derived index is being rebuilt)."""
         # Embedding the query on a worker thread while the lexical query ran was measured
         # no faster on 2 cores (both are CPU-bound), so the two simply run one after the other.
         qvec = None
+        degraded: tuple[Degradation, ...] = ()
         if req.mode is not SearchMode.BM25:
-            qvec = self._query_vector(self._embedder(), req.query)
+            try:
+                qvec = self._query_vector(req.query)
+            except EmbedderUnavailableError as exc:
+                if req.mode is SearchMode.DENSE:
+                    raise
+                degraded = (Degradation(Part.EMBEDDER, "bm25", str(exc)),)
+                FALLBACKS.record(Part.EMBEDDER)
         lists: list[Ranking] = []
         if req.mode is not SearchMode.DENSE:
             terms = query_terms(req.query, self._settings.bm25_stopwords)
-            if req.mode is SearchMode.HYBRID and self._settings.bm25_max_df < 1.0:
-                terms = self._rare_terms(snap, terms)
+            if qvec is not None and self._settings.bm25_max_df < 1.0:
+                terms = self._rare_terms(snap, terms)  # dense weighs the common ones
             lists.append(self._untie(snap, snap.lexical.search(terms, n), n))
         final = True
         if qvec is not None:
@@ -104,7 +115,7 @@ class Searcher:
         ranked = self._fuse(lists) if len(lists) == 2 else lists[0]
         # Collapsing may skip chunks, so then the whole fused list must be in final order.
         ranked = self._untie(snap, ranked, len(ranked) if req.collapse else req.k)
-        return self._hits(snap, ranked, req), final
+        return SearchResults(tuple(self._hits(snap, ranked, req)), degraded), final
 
     @staticmethod
     def _untie(snap: ReadSnapshot, ranking: Ranking, n: int) -> Ranking:
@@ -130,10 +141,10 @@ class Searcher:
                     self._df[t] = snap.lexical.term_chunks(t, at_most=limit + 1)
             return [t for t in terms if self._df[t] <= limit] or terms
 
-    def _query_vector(self, embedder: Embedder, query: str) -> npt.NDArray[np.float32]:
+    def _query_vector(self, query: str) -> npt.NDArray[np.float32]:
         if self.embeddings is None:
-            return _first_row(embedder, query)
-        return self.embeddings.get_or_compute(query, lambda q: _first_row(embedder, q))
+            return self.query_embedder.vector(query)
+        return self.embeddings.get_or_compute(query, self.query_embedder.vector)
 
     def _fuse(self, lists: list[Ranking]) -> Ranking:
         if self._settings.fusion == "score":
@@ -166,8 +177,3 @@ class Searcher:
             if len(hits) == req.k:
                 break
         return hits
-
-
-def _first_row(embedder: Embedder, query: str) -> npt.NDArray[np.float32]:
-    row: npt.NDArray[np.float32] = embedder.embed([query])[0]
-    return row

@@ -10,6 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ragkeep.embed.base import EmbedderError
+from ragkeep.store.base import StoreBusyError, StoreError
+
 log = logging.getLogger("ragkeep.server")
 
 
@@ -67,6 +70,18 @@ def install(app: FastAPI) -> None:
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         message = f"{where}: {first.get('msg', 'invalid')}" if where else "invalid request"
         return error_response(422, "invalid_request", message)
+
+    @app.exception_handler(EmbedderError)
+    async def _no_embedder(_: Request, exc: EmbedderError) -> JSONResponse:
+        return error_response(503, "embedder_unavailable", str(exc))
+
+    @app.exception_handler(StoreBusyError)
+    async def _busy(_: Request, exc: StoreBusyError) -> JSONResponse:
+        return error_response(503, "store_busy", str(exc), retry_after_s=5)
+
+    @app.exception_handler(StoreError)
+    async def _store(_: Request, exc: StoreError) -> JSONResponse:
+        return error_response(503, "store_unavailable", str(exc))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

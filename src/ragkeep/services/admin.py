@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ragkeep.cache.results import Caches
 from ragkeep.embed.base import Embedder
-from ragkeep.models import CacheReport, StoreStatus
+from ragkeep.models import CacheReport, ResilienceReport, StoreStatus
 from ragkeep.store.base import Store
 
 if TYPE_CHECKING:
@@ -20,11 +20,16 @@ if TYPE_CHECKING:
 
 class AdminService:
     def __init__(
-        self, store: Store, caches: Caches | None, embedder: Callable[[], Embedder]
+        self,
+        store: Store,
+        caches: Caches | None,
+        embedder: Callable[[], Embedder],
+        resilience: Callable[[], ResilienceReport],
     ) -> None:
         self._store = store
         self._caches = caches
         self._embedder = embedder
+        self._resilience = resilience
 
     def status(self) -> StoreStatus:
         counts = self._store.counts()
@@ -39,6 +44,7 @@ class AdminService:
             database_path=self._store.location,
             database_bytes=self._store.size_bytes(),
             cache=self.cache_stats(),
+            resilience=self._resilience(),
         )
 
     def sources(self) -> list[str]:

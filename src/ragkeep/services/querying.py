@@ -1,28 +1,47 @@
-"""Querying: search, and answers with citations, whole (`ask`) or as events (`ask_stream`)."""
+"""Querying: search, and answers with citations, whole (`ask`) or as events (`ask_stream`).
+
+Both keep answering when a part fails: a failed embedder leaves BM25 (search/engine.py), a
+failed LLM leaves the passages, and the LLM's circuit breaker stops paying for an LLM that
+keeps failing (docs/degradation.md).
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING
 
 from ragkeep.config.settings import LLMSettings, Settings
+from ragkeep.embed.base import EmbedderUnavailableError
 from ragkeep.models import SearchMode
+from ragkeep.models.degradation import Degradation, Part, ResilienceReport
+from ragkeep.resilience import FALLBACKS, CircuitBreaker
+from ragkeep.resources.slow import warn_if_slow
 from ragkeep.search.engine import Searcher, SearchRequest
 from ragkeep.services.flags import FlagService
 
 if TYPE_CHECKING:
     from ragkeep.answer.llm import LLMClient
-    from ragkeep.models import Answer, AskEvent, SearchHit
+    from ragkeep.models import Answer, AskEvent, SearchHit, SearchResults
+
+log = logging.getLogger(__name__)
 
 
 class QueryService:
-    def __init__(self, searcher: Searcher, settings: Settings, flags: FlagService) -> None:
+    def __init__(
+        self,
+        searcher: Searcher,
+        settings: Settings,
+        flags: FlagService,
+        llm_breaker: CircuitBreaker,
+    ) -> None:
         self._searcher = searcher
         self._settings = settings
         self._flags = flags
         self._client: LLMClient | None = None
         self._client_lock = threading.Lock()
+        self.llm_breaker = llm_breaker
 
     def search(
         self,
@@ -32,7 +51,9 @@ class QueryService:
         *,
         collapse: bool | None = None,
         candidates: int | None = None,
-    ) -> list[SearchHit]:
+    ) -> SearchResults:
+        """The best hits, a sequence; `degraded` says when BM25 answered for a failed
+        embedder. A dense search then raises EmbedderUnavailableError."""
         request = SearchRequest(
             query=query,
             k=k or self._settings.search.k,
@@ -40,18 +61,21 @@ class QueryService:
             collapse=self._flags.enabled("collapse_documents") if collapse is None else collapse,
             candidates=candidates,
         )
-        return self._searcher.search(request)
+        # The query text stays out of the log: it may be private.
+        with warn_if_slow(log, f"a {request.mode} search", self._settings.resources.slow_query_s):
+            return self._searcher.search(request)
 
     def ask_stream(self, question: str, k: int | None = None) -> Generator[AskEvent, None, None]:
         """The answer as events: the passages, then the LLM's tokens as they arrive, any
         notice (no LLM, or it failed), the citations, and last the finished Answer.
         Raises ValueError (on first iteration) when the LLM settings cannot be used."""
-        from ragkeep.answer.service import answer_events
-        from ragkeep.models import PassagesEvent
+        from ragkeep.models import NoticeEvent, PassagesEvent
 
-        hits = self.search(question, k or self._settings.llm.ask_k)
-        yield PassagesEvent(tuple(hits))
-        yield from answer_events(question, hits, self._llm())
+        results = self._passages_for(question, k or self._settings.llm.ask_k)
+        yield PassagesEvent(results.hits)
+        for degradation in results.degraded:
+            yield NoticeEvent(f"The {degradation.message()}.")
+        yield from self._answer(question, results)
 
     def ask(
         self,
@@ -64,11 +88,68 @@ class QueryService:
 
         return consume(self.ask_stream(question, k), on_token)
 
+    def resilience(self) -> ResilienceReport:
+        breakers = (self._searcher.query_embedder.breaker.status(), self.llm_breaker.status())
+        return ResilienceReport(breakers, FALLBACKS.counts())
+
     def close(self) -> None:
         with self._client_lock:
             client, self._client = self._client, None
         if client is not None:
             client.close()
+
+    def _passages_for(self, question: str, k: int) -> SearchResults:
+        """The search an answer is grounded in: an answer needs passages more than it needs
+        dense retrieval, so a dense-only default falls back to BM25 too."""
+        try:
+            return self.search(question, k)
+        except EmbedderUnavailableError as exc:
+            from dataclasses import replace
+
+            FALLBACKS.record(Part.EMBEDDER)
+            results = self.search(question, k, SearchMode.BM25)
+            return replace(results, degraded=(Degradation(Part.EMBEDDER, "bm25", str(exc)),))
+
+    def _answer(self, question: str, results: SearchResults) -> Iterator[AskEvent]:
+        from ragkeep.answer.service import answer_events
+        from ragkeep.models import DoneEvent
+
+        client = self._llm()
+        hits: tuple[SearchHit, ...] = results.hits
+        if client is None or not hits:
+            yield from answer_events(question, hits, client, degraded=results.degraded)
+            return
+        if not self.llm_breaker.allow():
+            reason = self.llm_breaker.describe_open()
+            FALLBACKS.record(Part.LLM)
+            yield from answer_events(
+                question,
+                hits,
+                None,
+                no_llm_notice=f"LLM skipped: {reason}; showing the most relevant passages.",
+                degraded=(*results.degraded, Degradation(Part.LLM, "passages", reason)),
+            )
+            return
+        answer: Answer | None = None
+        try:
+            for event in answer_events(question, hits, client, degraded=results.degraded):
+                if isinstance(event, DoneEvent):
+                    answer = event.answer
+                yield event
+        finally:
+            self._judge(answer)
+
+    def _judge(self, answer: Answer | None) -> None:
+        """Tell the LLM's breaker how its call went (no verdict when the caller left)."""
+        if answer is None:
+            self.llm_breaker.abandon()
+            return
+        failed = [d for d in answer.degraded if d.part is Part.LLM]
+        if failed:
+            FALLBACKS.record(Part.LLM)
+            self.llm_breaker.failure(failed[0].reason)
+        else:
+            self.llm_breaker.success()
 
     def _llm(self) -> LLMClient | None:
         """One client for the life of the service: its connections are reused across asks."""
@@ -94,4 +175,5 @@ def _make_client(llm: LLMSettings) -> LLMClient:
         max_retries=llm.max_retries,
         backoff_s=llm.backoff_s,
         temperature=llm.temperature,
+        deadline_s=llm.deadline_s,
     )

@@ -40,13 +40,13 @@ async def search(
     collapse: bool | None = None,
 ) -> Any:
     cfg = state.settings
-    hits = await run_bounded(
+    results = await run_bounded(
         state.searches,
         cfg.search_deadline_s,
         "the search",
         lambda: state.keep.querying.search(q, k, mode, collapse=collapse),
     )
-    return {"query": q, "hits": to_json(hits)}
+    return {"query": q, **to_json(results)}
 
 
 @router.post("/ask", summary="Answer a question with citations (one JSON object)")
