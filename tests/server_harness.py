@@ -60,10 +60,12 @@ def running_server(
     *,
     token: str | None = None,
     wait_ready: bool = True,
+    env_extra: dict[str, str] | None = None,
 ) -> Iterator[RunningServer]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGKEEP_")}
     env["HF_HUB_OFFLINE"] = "1"
+    env.update(env_extra or {})
     if token:
         env["RAGKEEP_SERVER__TOKEN"] = token
     log = data_dir.parent / f"server-{port}.log"

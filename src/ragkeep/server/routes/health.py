@@ -20,16 +20,23 @@ async def healthz() -> Any:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The store opens and the embedding model is loaded")
+@router.get(
+    "/readyz",
+    summary="The store opens and the embedding model is loaded",
+    description="200 `ready`; 200 `degraded` when the model failed to load (searches answer "
+    "from BM25 alone, `problems` says why); 503 `not ready` while the model is loading or "
+    "when the store cannot be read.",
+)
 async def readyz(state: State) -> JSONResponse:
     problems: list[str] = []
     try:
         await anyio.to_thread.run_sync(state.keep.store.generation)
     except Exception as exc:
         problems.append(f"store: {exc}")
-    if state.model_error is not None:
-        problems.append(f"model: {state.model_error}")
-    elif not state.model_ready.is_set():
+    if not problems and state.model_error is not None:
+        body = {"status": "degraded", "problems": [f"model: {state.model_error}"]}
+        return JSONResponse(body, status_code=200)
+    if not state.model_ready.is_set():
         problems.append("model: still loading")
     body = {"status": "ready" if not problems else "not ready", "problems": problems}
     return JSONResponse(body, status_code=200 if not problems else 503)

@@ -51,7 +51,7 @@ async function runSearch() {
   try {
     const body = await getJSON(`/api/search?${params}`);
     if (seq !== searchSeq) return;
-    renderResults(body.hits, query);
+    renderResults(body.hits, query, body.degraded || []);
   } catch (err) {
     if (seq !== searchSeq) return;
     $('#search-summary').textContent = '';
@@ -61,10 +61,13 @@ async function runSearch() {
   }
 }
 
-function renderResults(hits, query) {
+function renderResults(hits, query, degraded) {
   const pattern = termPattern(queryTerms(query));
-  $('#search-summary').textContent =
+  const count =
     hits.length === 0 ? 'No passages match.' : `${hits.length} passage${hits.length === 1 ? '' : 's'}`;
+  // A fallback answered (e.g. keywords alone while the embedding model is down): say so.
+  const fallbacks = degraded.map((d) => `${d.part} unavailable (${d.reason}); found by ${d.fallback} alone.`);
+  $('#search-summary').textContent = [count, ...fallbacks].join(' ');
   $('#search-results').replaceChildren(...hits.map((hit) => resultItem(hit, pattern)));
 }
 
