@@ -314,10 +314,20 @@ def test_garbage_from_the_llm_counts_as_a_failure(
         assert keep.status().resilience.breakers[1].recent_failures == 1
 
 
+@pytest.mark.parametrize(
+    "slowness",
+    [
+        {"stall_after": 1, "stall_s": 20},  # stops mid-answer
+        {"delta_delay_s": 0.25},  # trickles: every read is quick, the answer is not
+        {"hang_s": 20},  # sends nothing at all, not even headers
+    ],
+    ids=["stall", "trickle", "hang"],
+)
 def test_slow_llm_is_cut_off_at_llm_deadline(
-    tmp_path: Path, docs: Path, flaky: FlakyEmbedder
+    tmp_path: Path, docs: Path, flaky: FlakyEmbedder, slowness: dict[str, Any]
 ) -> None:
-    with FakeLLM("Twenty minutes of power [1].", stall_after=1, stall_s=20) as llm:
+    reply = "The UPS keeps the server running for about twenty minutes in a cut [1]."
+    with FakeLLM(reply, **slowness) as llm:
         settings = _llm_settings(llm.url, **{"llm.deadline_s": 1.0, "llm.timeout_s": 30})
         with _open(tmp_path / "data", flaky, **settings) as keep:
             keep.add([docs])
@@ -326,7 +336,7 @@ def test_slow_llm_is_cut_off_at_llm_deadline(
             elapsed = time.monotonic() - started
     assert answer.mode is AnswerMode.PASSAGES
     assert "llm.deadline_s" in (answer.notice or "")
-    assert elapsed < 2.5, f"the answer took {elapsed:.2f} s with a 1 s deadline"
+    assert elapsed < 2.0, f"the answer took {elapsed:.2f} s with a 1 s deadline"
 
 
 def test_a_slow_search_is_logged_as_a_warning(
