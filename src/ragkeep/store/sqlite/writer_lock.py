@@ -132,7 +132,8 @@ class WriterLock:
 
 
 def _command_line() -> str:
-    text = shlex.join(getattr(sys, "orig_argv", sys.argv))
+    # One line whatever the arguments hold (python -c code spans several).
+    text = " ".join(shlex.join(getattr(sys, "orig_argv", sys.argv)).split())
     return text if len(text) <= _COMMAND_CHARS else text[: _COMMAND_CHARS - 1] + "…"
 
 
