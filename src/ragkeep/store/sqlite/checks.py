@@ -135,6 +135,8 @@ def _fts_integrity(store: SqliteStore, repair: bool) -> Check:
     if repair:
         with store.write() as c:
             c.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
+            # Results change (found again): results cached from the broken index must go.
+            store.bump(c)
         check.repaired = True
         check.detail += "; rebuilt from the chunks table"
     return check
