@@ -172,6 +172,23 @@ def test_a_stale_owner_record_never_names_a_dead_process(tmp_path: Path) -> None
     store.close()
 
 
+def test_opening_an_index_waits_for_no_writer(tmp_path: Path) -> None:
+    """An up-to-date index opens with a read: a writer in the middle of a long transaction
+    (or a read-only file) does not stop a search from opening it."""
+    import sqlite3
+
+    _store(tmp_path).close()
+    writer = sqlite3.connect(tmp_path / "ragkeep.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        outcome = _within(lambda: _store(tmp_path, lock_timeout_s=0.5, busy_timeout_ms=50))
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert outcome.error is None, outcome.error
+    outcome.value.close()
+
+
 # -- closing while an ANN build runs ------------------------------------------------------
 
 
