@@ -196,17 +196,16 @@ class AnnIndex:
             ids, vectors, state_id = load()
             self.build(ids, vectors, state_id)
         except OSError as exc:  # e.g. a full disk: say so plainly, no traceback
-            log.warning(
-                "%s; searches use exact search meanwhile", derived_write_failed(exc, self.path)
-            )
+            log.warning("%s", derived_write_failed(exc, self.path, "searches are exact"))
         except Exception:  # exact search keeps serving; the next stale search retries
             log.exception("rebuilding the ANN index failed")
 
     def delete(self) -> None:
         for path in (self.stamp_path, self.path):
             path.unlink(missing_ok=True)
-        with self._lock:
-            self._loaded = None
+        # No lock, so doctor never waits for a search reading the file: a load that lands
+        # after this is keyed by the state it was verified for, so it is still right.
+        self._loaded = None
 
 
 def _usearch_index() -> type[Index]:

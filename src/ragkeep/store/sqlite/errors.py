@@ -103,16 +103,14 @@ def corrupt_message(ctx: ErrorContext, reason: str, fts_only: bool) -> str:
     )
 
 
-def derived_write_failed(exc: OSError, path: Path) -> str:
-    """A warning for a derived file that could not be written (the database is unaffected)."""
+def derived_write_failed(exc: OSError, path: Path, fallback: str) -> str:
+    """A warning for a derived file that could not be written: the database is unaffected,
+    and `fallback` says what searches do instead."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return (
-            f"the disk holding {path} is full: it was not written, so searches read vectors "
-            "from the database instead (slower to start); free space to get it back"
-        )
+        return f"the disk holding {path} is full, so it was not written: {fallback}; free space"
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return f"{path} cannot be written ({exc.strerror}); searches read vectors from the database"
-    return f"could not write {path}: {exc}"
+        return f"{path} cannot be written ({exc.strerror}): {fallback}"
+    return f"could not write {path} ({exc}): {fallback}"
 
 
 def derived_full_error(exc: OSError, path: Path) -> StoreError:

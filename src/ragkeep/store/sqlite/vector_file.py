@@ -91,7 +91,8 @@ class VectorFile:
             os.replace(tmp, self.path)
             tmp = None
         except OSError as exc:
-            log.warning("%s", derived_write_failed(exc, self.path))
+            fallback = "searches read vectors from the database (slower to start)"
+            log.warning("%s", derived_write_failed(exc, self.path, fallback))
         finally:
             if tmp is not None:
                 with contextlib.suppress(OSError):
