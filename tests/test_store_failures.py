@@ -284,7 +284,8 @@ def small_index(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     write(docs / "otters.md", "Otters crack crabs open on their bellies.")
     yield docs, data
     data.chmod(0o755)
-    (data / "ragkeep.db").chmod(0o644)
+    for name in ("ragkeep.db", "writer.lock"):
+        (data / name).chmod(0o644)
 
 
 def test_a_read_only_index_file_answers_searches_and_refuses_writes(
@@ -300,6 +301,9 @@ def test_a_read_only_index_file_answers_searches_and_refuses_writes(
     kind, message = out["add"]
     assert kind == "StoreReadOnlyError" and "is read-only" in message and "\n" not in message
     assert hashlib.sha256(db.read_bytes()).hexdigest() == digest
+    (data / "writer.lock").chmod(0o444)  # not even the writer lock can be taken
+    kind, message = _without_root_powers(_READ_ONLY_CHILD, data, docs)["add"]
+    assert kind == "StoreReadOnlyError" and "writer.lock cannot be written" in message
 
 
 def test_an_index_in_a_read_only_folder_is_a_clear_error(
