@@ -221,7 +221,9 @@ def _usearch_index() -> type[Index]:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    # A temp name of its own: two builders (two processes, or a build abandoned by a closed
+    # index and a new one) must never write into the same temp file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
         fh.flush()
