@@ -124,6 +124,13 @@ class SearchSettings(_Section):
         gt=0,
         description="How long closing an index waits for a background ANN build to stop.",
     )
+    derived_wait_s: float = Field(
+        5.0,
+        gt=0,
+        description="How long a search waits for another search of the same process that is "
+        "loading the vector matrix or the ANN index; past it, it searches exactly straight "
+        "from the database instead (and logs a warning).",
+    )
 
 
 class CacheSettings(_Section):

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from ragkeep.config.settings import SearchSettings
     from ragkeep.models import Check, DocumentInfo
 
 Ranking = list[tuple[int, float]]  # (chunk id, score), best first
@@ -36,6 +37,24 @@ class StoreError(Exception):
 
 class StoreBusyError(StoreError):
     """Another writer held the lock for longer than the configured deadline."""
+
+
+class StoreFullError(StoreError):
+    """A write needed space the disk (or `store.max_size_mb`) does not have. Nothing was
+    half-written: the transaction rolled back, so every document is in its old or new version."""
+
+
+class StoreReadOnlyError(StoreError):
+    """The index cannot be written: its file or folder is read-only, or on a read-only disk."""
+
+
+class StoreCorruptError(StoreError):
+    """The database file is damaged: SQLite found pages it cannot read."""
+
+
+class NotAnIndexError(StoreCorruptError):
+    """The file is not a ragkeep index: not SQLite at all, or a SQLite database of something
+    else (which ragkeep leaves untouched)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +77,13 @@ class Removal:
 class DenseOptions:
     ann: bool = False  # answer from the approximate index when it matches the snapshot
     ann_min_vectors: int = 50000  # below this many chunks exact search is used regardless
+    # Defaults equal the settings' (search.ann_wait_s, search.derived_wait_s).
+    ann_wait_s: float = 30.0  # closing waits this long for a background ANN build
+    derived_wait_s: float = 5.0  # a search waits this long for another thread's load
+
+    @classmethod
+    def from_settings(cls, search: SearchSettings, ann: bool) -> DenseOptions:
+        return cls(ann, search.ann_min_vectors, search.ann_wait_s, search.derived_wait_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +216,14 @@ class Store(Protocol):
 
     def writer_lock(self, on_wait: Callable[[], None] | None) -> AbstractContextManager[None]:
         """One add/sync/remove at a time per index, across processes: a second one waits
-        (calling `on_wait` once) instead of failing or duplicating the work."""
+        (calling `on_wait` once; `writer_holder()` then says for whom) instead of failing or
+        duplicating the work. Past `store.writer_timeout_s` it raises StoreBusyError naming
+        the holder. Never called inside a write transaction (the lock order)."""
+        ...
+
+    def writer_holder(self) -> str | None:
+        """Who holds the writer lock, for people (process, host, command, since when), or
+        None when it is free or the holder is not known (yet)."""
         ...
 
     def configure_dense(self, options: DenseOptions) -> None: ...

@@ -22,6 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragkeep.resources.slow import warn_if_slow
+from ragkeep.store.sqlite.errors import derived_write_failed
+
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
@@ -48,15 +51,19 @@ class _Loaded:
 
 
 class AnnIndex:
-    def __init__(self, directory: Path, model_id: str, dimension: int) -> None:
+    def __init__(
+        self, directory: Path, model_id: str, dimension: int, slow_s: float = 30.0
+    ) -> None:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model_id)
         self.dir = directory
         self.path = self.dir / f"ann-{safe}.usearch"
         self.stamp_path = self.dir / f"ann-{safe}.json"
         self.model_id = model_id
         self.dimension = dimension
+        self._slow_s = slow_s
         self._loaded: _Loaded | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held while the file is read: can take a while
+        self._build_lock = threading.Lock()  # only around starting a build: never long
         self._building: threading.Thread | None = None
 
     # -- reading ---------------------------------------------------------------------------
@@ -78,27 +85,37 @@ class AnnIndex:
             return DerivedState.DAMAGED
         return DerivedState.FRESH if stamp.state_id == state_id else DerivedState.STALE
 
-    def get(self, state_id: str) -> Any | None:
-        """The index for exactly this committed state, or None (then search exactly)."""
-        with self._lock:
-            if self._loaded is not None and self._loaded.state_id == state_id:
-                return self._loaded.index
-            self._loaded = None
-            stamp = self._stamp()
-            if stamp is None or stamp.state_id != state_id or stamp.model_id != self.model_id:
-                return None
-            try:
-                data = self.path.read_bytes()  # one read: hash and load the same bytes
-            except OSError:
-                return None
-            if hashlib.sha256(data).hexdigest() != stamp.sha256:
-                log.warning("ANN index %s is damaged; using exact search", self.path)
-                return None
-            index = _usearch_index().restore(data)
-            if index is None or len(index) != stamp.count:
-                return None
-            self._loaded = _Loaded(state_id, index)
-            return index
+    def get(self, state_id: str, wait_s: float | None = None) -> Any | None:
+        """The index for exactly this committed state, or None (then search exactly).
+
+        TimeoutError when another thread has been reading the file for more than `wait_s`.
+        """
+        if not self._lock.acquire(timeout=-1 if wait_s is None else wait_s):
+            raise TimeoutError(f"{self.path} is being loaded by another thread")
+        try:
+            return self._get(state_id)
+        finally:
+            self._lock.release()
+
+    def _get(self, state_id: str) -> Any | None:
+        if self._loaded is not None and self._loaded.state_id == state_id:
+            return self._loaded.index
+        self._loaded = None
+        stamp = self._stamp()
+        if stamp is None or stamp.state_id != state_id or stamp.model_id != self.model_id:
+            return None
+        try:
+            data = self.path.read_bytes()  # one read: hash and load the same bytes
+        except OSError:
+            return None
+        if hashlib.sha256(data).hexdigest() != stamp.sha256:
+            log.warning("ANN index %s is damaged; using exact search", self.path)
+            return None
+        index = _usearch_index().restore(data)
+        if index is None or len(index) != stamp.count:
+            return None
+        self._loaded = _Loaded(state_id, index)
+        return index
 
     def search(self, index: Any, query: npt.NDArray[np.float32], n: int) -> list[tuple[int, float]]:
         matches = index.search(query, min(n, len(index)))
@@ -119,6 +136,12 @@ class AnnIndex:
         self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32], state_id: str
     ) -> None:
         """Write the index for `state_id` atomically: temp file, fsync, rename, stamp last."""
+        with warn_if_slow(log, f"building {self.path}", self._slow_s):
+            self._build(ids, vectors, state_id)
+
+    def _build(
+        self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32], state_id: str
+    ) -> None:
         index = _usearch_index()(ndim=self.dimension, metric="ip", dtype="f16")
         if len(ids):
             index.add(ids, vectors)
@@ -150,7 +173,7 @@ class AnnIndex:
         self, load: Callable[[], tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], str]]
     ) -> None:
         """Start one rebuild thread unless one is running; searches do not wait for it."""
-        with self._lock:
+        with self._build_lock:
             if self._building is not None and self._building.is_alive():
                 return
             self._building = threading.Thread(
@@ -158,10 +181,13 @@ class AnnIndex:
             )
             self._building.start()
 
-    def wait(self, timeout: float | None = None) -> None:
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a running build; False if it is still running after `timeout`."""
         building = self._building
-        if building is not None:
-            building.join(timeout)
+        if building is None:
+            return True
+        building.join(timeout)
+        return not building.is_alive()
 
     def _rebuild(
         self, load: Callable[[], tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], str]]
@@ -169,14 +195,17 @@ class AnnIndex:
         try:
             ids, vectors, state_id = load()
             self.build(ids, vectors, state_id)
+        except OSError as exc:  # e.g. a full disk: say so plainly, no traceback
+            log.warning("%s", derived_write_failed(exc, self.path, "searches are exact"))
         except Exception:  # exact search keeps serving; the next stale search retries
             log.exception("rebuilding the ANN index failed")
 
     def delete(self) -> None:
         for path in (self.stamp_path, self.path):
             path.unlink(missing_ok=True)
-        with self._lock:
-            self._loaded = None
+        # No lock, so doctor never waits for a search reading the file: a load that lands
+        # after this is keyed by the state it was verified for, so it is still right.
+        self._loaded = None
 
 
 def _usearch_index() -> type[Index]:
@@ -192,7 +221,9 @@ def _usearch_index() -> type[Index]:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    # A temp name of its own: two builders (two processes, or a build abandoned by a closed
+    # index and a new one) must never write into the same temp file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
         fh.flush()

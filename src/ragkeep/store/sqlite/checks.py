@@ -12,10 +12,15 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 from ragkeep.models import Check, DerivedState
-from ragkeep.store.base import EmbedTexts
+from ragkeep.store.base import EmbedTexts, StoreCorruptError
+from ragkeep.store.sqlite.errors import derived_full_error
 
 if TYPE_CHECKING:
     from ragkeep.store.sqlite.store import SqliteStore
+
+# integrity_check lists up to this many problems (SQLite's own default); doctor shows a few.
+_INTEGRITY_MAX = 100
+_INTEGRITY_SHOWN = 5
 
 
 def run_checks(store: SqliteStore, repair: bool, embed: EmbedTexts) -> list[Check]:
@@ -73,7 +78,10 @@ def _ann_file(store: SqliteStore, repair: bool) -> Check:
         with store.snapshot() as snap:
             table = store.load_vectors(snap.conn)
             state_id = snap.state_id
-        ann.build(table.ids, table.per_chunk(), state_id)
+        try:
+            ann.build(table.ids, table.per_chunk(), state_id)
+        except OSError as exc:  # a full or read-only disk: a typed error, not a traceback
+            raise derived_full_error(exc, ann.path) from exc
         check.repaired = True
         check.detail += "; rebuilt from the database"
     return check
@@ -84,10 +92,35 @@ def _usearch_installed() -> bool:
 
 
 def _sqlite_integrity(store: SqliteStore) -> Check:
-    with store.read() as c:
-        rows = [r[0] for r in c.execute("PRAGMA integrity_check")]
-    ok = rows == ["ok"]
-    return Check("sqlite integrity_check", ok, "ok" if ok else "; ".join(rows[:5]))
+    name = "sqlite integrity_check"
+    try:
+        with store.read() as c:
+            rows = [r[0] for r in c.execute(f"PRAGMA integrity_check({_INTEGRITY_MAX})")]
+    except StoreCorruptError as exc:  # too damaged for SQLite to even list the problems
+        found = f"the database file is damaged ({exc.__cause__ or exc})"
+    else:
+        if rows == ["ok"]:
+            return Check(name, True, "ok")
+        found = integrity_summary(rows)
+    return Check(name, False, f"{found}. {_CANNOT_REPAIR.format(path=store.path)}")
+
+
+_CANNOT_REPAIR = (
+    "--repair cannot fix this: it rebuilds only what is derived from intact tables (the "
+    "full-text index, vectors, derived files). Restore a backup, or delete {path} and re-add "
+    "your folders (ragkeep add)"
+)
+
+
+def integrity_summary(rows: list[str]) -> str:
+    """SQLite's problem list (up to 100 entries, some spanning lines) in one line: a count
+    and the first few."""
+    count = f"at least {len(rows)}" if len(rows) >= _INTEGRITY_MAX else str(len(rows))
+    flat = [" ".join(r.replace("*** in database main ***", "").split()) for r in rows]
+    rest = len(flat) - _INTEGRITY_SHOWN
+    more = f" and {rest} more" if rest > 0 else ""
+    shown = "; ".join(flat[:_INTEGRITY_SHOWN])
+    return f"the database file is damaged: {count} problem(s): {shown}{more}"
 
 
 def _fts_integrity(store: SqliteStore, repair: bool) -> Check:
@@ -95,11 +128,15 @@ def _fts_integrity(store: SqliteStore, repair: bool) -> Check:
         with store.write() as c:
             c.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)")
         return Check("full-text index matches chunks", True, "ok")
-    except sqlite3.DatabaseError as exc:
-        check = Check("full-text index matches chunks", False, f"FTS5: {exc}")
+    except (sqlite3.DatabaseError, StoreCorruptError) as exc:
+        # The store reports a damaged FTS index as StoreCorruptError; SQLite's words are its cause.
+        reason = exc.__cause__ if isinstance(exc, StoreCorruptError) else exc
+        check = Check("full-text index matches chunks", False, f"FTS5: {reason}")
     if repair:
         with store.write() as c:
             c.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
+            # Results change (found again): results cached from the broken index must go.
+            store.bump(c)
         check.repaired = True
         check.detail += "; rebuilt from the chunks table"
     return check

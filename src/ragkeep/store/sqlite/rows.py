@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
+
+
+def end_read(c: sqlite3.Connection) -> None:
+    """End a read transaction. If COMMIT fails (it can on a damaged file), roll back so the
+    connection is never left inside a transaction, then raise the COMMIT's error."""
+    if not c.in_transaction:
+        return
+    try:
+        c.execute("COMMIT")
+    except sqlite3.Error:
+        if c.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                c.execute("ROLLBACK")
+        raise
 
 
 def generation_of(c: sqlite3.Connection) -> int:

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 from ragkeep.store.base import CachedRow
 from ragkeep.store.records import ChunkRow, OrderKey
 from ragkeep.store.sqlite.lexical import Fts5Lexical
-from ragkeep.store.sqlite.rows import chunk_count_of, chunks_by_id, generation_of, state_id_of
+from ragkeep.store.sqlite.rows import (
+    chunk_count_of,
+    chunks_by_id,
+    end_read,
+    generation_of,
+    state_id_of,
+)
 
 if TYPE_CHECKING:
     from ragkeep.store.sqlite.dense import SnapshotDense
@@ -35,10 +42,26 @@ class SqliteSnapshot:
             self._owner = True
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        failure = exc
         if self._owner:
             self._owner = False
-            self.conn.execute("COMMIT")
+            try:
+                end_read(self.conn)
+            except sqlite3.Error as end_exc:  # a damaged file can fail even this
+                failure = failure or end_exc
+        if isinstance(failure, sqlite3.Error):
+            # A damaged page met mid-search: the caller gets the StoreError that says so.
+            typed = self._store.typed_error(failure)
+            if typed is not None:
+                raise typed from failure
+            if failure is not exc:
+                raise failure
 
     @property
     def generation(self) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import random
 import sqlite3
 import threading
@@ -18,19 +19,29 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ragkeep.resources.slow import warn_if_slow
 from ragkeep.store.base import (
     CacheTable,
     DenseOptions,
     EmbedTexts,
+    NotAnIndexError,
     Removal,
     StoreBusyError,
     StoreCounts,
     StoreError,
 )
 from ragkeep.store.records import DocumentRow, FileStamp, NewChunk, NewDocument, VectorTable
-from ragkeep.store.sqlite.rows import batches, chunk_count_of, generation_of, state_id_of
+from ragkeep.store.sqlite.errors import NOTHING_LOST, ErrorContext, translate
+from ragkeep.store.sqlite.rows import (
+    batches,
+    chunk_count_of,
+    end_read,
+    generation_of,
+    state_id_of,
+)
 from ragkeep.store.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 from ragkeep.store.sqlite.snapshot import SqliteSnapshot
+from ragkeep.store.sqlite.writer_lock import WriterLock
 
 if TYPE_CHECKING:
     from ragkeep.models import Check, DocumentInfo
@@ -39,6 +50,11 @@ if TYPE_CHECKING:
 DB_FILE_NAME = "ragkeep.db"  # the default file in the data dir
 WRITER_LOCK = "writer.lock"  # beside the database: serialises add/sync/remove across processes
 _DOC_COLUMNS = "id, path, title, size, mtime_ns, inode, content_hash, chunk_count, indexed_at"
+_MB = 1024 * 1024
+# Tables every ragkeep schema version has; a SQLite file without them is something else.
+_OWN_TABLES = frozenset({"meta", "documents", "chunks"})
+
+log = logging.getLogger(__name__)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -58,6 +74,9 @@ class SqliteStore:
         busy_timeout_ms: int = 5000,
         synchronous: str = "NORMAL",
         lock_timeout_s: float = 120.0,
+        writer_timeout_s: float = 600.0,
+        max_size_mb: float = 0.0,
+        slow_write_s: float = 30.0,
     ) -> None:
         self.path = path
         self.model_id = model_id
@@ -65,14 +84,26 @@ class SqliteStore:
         self._busy_timeout_ms = busy_timeout_ms
         self._synchronous = synchronous
         self._lock_timeout_s = lock_timeout_s
+        self._max_size_mb = max_size_mb
+        self.slow_write_s = slow_write_s
+        self._writer = WriterLock(path.parent / WRITER_LOCK, writer_timeout_s, slow_write_s)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._migrate()
-        self._check_model()
         self._dense: SqliteDense | None = None
         self._dense_options = DenseOptions()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._opening = True  # errors now mean the index cannot be opened at all
+        try:
+            self._migrate()
+            self._check_model()
+        except sqlite3.Error as exc:  # not one translate() knows: still one clear line
+            self.close()
+            raise StoreError(f"cannot open {path}: {exc}") from exc
+        except BaseException:
+            self.close()
+            raise
+        self._opening = False
 
     @property
     def location(self) -> str:
@@ -108,21 +139,30 @@ class SqliteStore:
         # snapshot per query, and two nested @contextmanager layers measurably cost there.
         return SqliteSnapshot(self, self._conn())
 
-    @contextmanager
-    def writer_lock(self, on_wait: Callable[[], None] | None) -> Iterator[None]:
-        from filelock import FileLock, Timeout
+    def writer_lock(
+        self, on_wait: Callable[[], None] | None
+    ) -> contextlib.AbstractContextManager[None]:
+        """The writer lock (deadline: store.writer_timeout_s), see writer_lock.py.
 
-        lock = FileLock(self.path.parent / WRITER_LOCK, thread_local=False)
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            if on_wait is not None:
-                on_wait()
-            lock.acquire()
-        try:
-            yield
-        finally:
-            lock.release()
+        Lock order: the writer lock first, then SQLite's. Waiting for the writer lock inside
+        a write transaction would hold SQLite's lock while another writer that holds the
+        writer lock waits for it: refused outright rather than left to time out.
+        """
+        if getattr(self._local, "writing", False):
+            raise RuntimeError(
+                "lock order violated: the writer lock was requested inside a write "
+                "transaction (take it first; docs/concurrency.md)"
+            )
+        return self._writer.hold(on_wait)
+
+    def writer_holder(self) -> str | None:
+        owner = self._writer.owner()
+        return owner.describe() if owner is not None else None
+
+    def typed_error(self, exc: sqlite3.Error, kept: str | None = None) -> StoreError | None:
+        """The StoreError a SQLite error means here (None: not a condition of the database)."""
+        ctx = ErrorContext(self.path, self._max_size_mb, self._opening, kept or NOTHING_LOST)
+        return translate(exc, ctx)
 
     def check(self, repair: bool, embed: EmbedTexts) -> list[Check]:
         from ragkeep.store.sqlite.checks import run_checks
@@ -141,37 +181,72 @@ class SqliteStore:
                 timeout=self._busy_timeout_ms / 1000,
                 check_same_thread=True,
             )
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-            conn.execute("PRAGMA foreign_keys = ON")
+            try:
+                self._configure(conn)
+            except sqlite3.Error as exc:  # e.g. "file is not a database", a read-only disk
+                conn.close()
+                typed = self.typed_error(exc)
+                if typed is None:
+                    raise
+                raise typed from exc
             self._local.conn = conn
             with self._all_lock:
                 self._all.append(conn)
         return conn
 
+    def _configure(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if self._max_size_mb > 0:
+            # store.max_size_mb: past it SQLite fails writes with SQLITE_FULL, exactly as on
+            # a full disk. Per connection, like every pragma here.
+            page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+            pages = max(1, int(self._max_size_mb * _MB) // page_size)
+            conn.execute(f"PRAGMA max_page_count = {pages}")
+
     @contextmanager
-    def write(self, wait_s: float | None = None) -> Iterator[sqlite3.Connection]:
+    def write(
+        self, wait_s: float | None = None, kept: str | None = None
+    ) -> Iterator[sqlite3.Connection]:
         """A write transaction: taken with BEGIN IMMEDIATE so it never upgrades mid-way.
 
         `wait_s` bounds how long to wait for the lock (default: store.lock_timeout_s);
-        best-effort writers such as the result cache pass a short one.
+        best-effort writers such as the result cache pass a short one. A busy, full,
+        read-only or damaged database raises the matching StoreError (`kept` says, for its
+        message, what stays as it was); the transaction is rolled back first.
         """
         conn = self._conn()
+        try:
+            self._begin(conn, wait_s)
+            self._local.writing = True
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                # SQLite may have rolled back already (SQLITE_FULL does, for one).
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._local.writing = False
+        except sqlite3.Error as exc:
+            typed = self.typed_error(exc, kept)
+            if typed is None:
+                raise
+            raise typed from exc
+
+    def _begin(self, conn: sqlite3.Connection, wait_s: float | None) -> None:
         if wait_s is None:
             self._begin_immediate(conn, self._lock_timeout_s)
-        else:
-            conn.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
-            try:
-                self._begin_immediate(conn, wait_s)
-            finally:
-                conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            return
+        conn.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            self._begin_immediate(conn, wait_s)
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
 
     def _begin_immediate(self, conn: sqlite3.Connection, wait_s: float) -> None:
         """Take the write lock; wait (busy timeout, then retries with backoff) up to the deadline.
@@ -198,16 +273,26 @@ class SqliteStore:
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: every statement inside sees the same snapshot."""
+        """A read transaction: every statement inside sees the same snapshot. A damaged or
+        unreadable database raises the matching StoreError."""
         conn = self._conn()
         if conn.in_transaction:  # nested inside write() or read(): reuse its snapshot
             yield conn
             return
-        conn.execute("BEGIN")
         try:
-            yield conn
-        finally:
-            conn.execute("COMMIT")
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):  # the body's error is the one to tell
+                    end_read(conn)
+                raise
+            end_read(conn)
+        except sqlite3.Error as exc:
+            typed = self.typed_error(exc)
+            if typed is None:
+                raise
+            raise typed from exc
 
     def close(self) -> None:
         if self._dense is not None:
@@ -223,33 +308,56 @@ class SqliteStore:
     # -- schema and identity -------------------------------------------------------------
 
     def _migrate(self) -> None:
-        try:
-            with self.write() as c:
-                version = int(c.execute("PRAGMA user_version").fetchone()[0])
-                if version > SCHEMA_VERSION:
-                    raise StoreError(
-                        f"{self.path} has schema version {version}, newer than this ragkeep "
-                        f"understands ({SCHEMA_VERSION}); upgrade ragkeep"
-                    )
-                for target in range(version, SCHEMA_VERSION):
-                    for statement in _split_sql(MIGRATIONS[target]):
-                        c.execute(statement)
-                    c.execute(f"PRAGMA user_version = {target + 1}")
-                if version == 0:
-                    c.executemany(
-                        "INSERT INTO meta(key, value) VALUES (?, ?)",
-                        [
-                            ("model_id", self.model_id),
-                            ("dimension", str(self.dimension)),
-                            ("generation", "0"),
-                            ("created_at", str(time.time())),
-                        ],
-                    )
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        # Read first: an up-to-date index opens without the write lock, so a read-only one
+        # still answers searches and opening never waits for a long write transaction.
+        with self.read() as c:
+            version = self._known_version(c)
+        if version == SCHEMA_VERSION:
+            return
+        with self.write() as c:
+            version = self._known_version(c)  # another process may have migrated meanwhile
+            for target in range(version, SCHEMA_VERSION):
+                for statement in _split_sql(MIGRATIONS[target]):
+                    c.execute(statement)
+                c.execute(f"PRAGMA user_version = {target + 1}")
+            if version == 0:
+                c.executemany(
+                    "INSERT INTO meta(key, value) VALUES (?, ?)",
+                    [
+                        ("model_id", self.model_id),
+                        ("dimension", str(self.dimension)),
+                        ("generation", "0"),
+                        ("created_at", str(time.time())),
+                    ],
+                )
+
+    def _known_version(self, c: sqlite3.Connection) -> int:
+        """The schema version, once sure this file is (or may become) a ragkeep index."""
+        version = int(c.execute("PRAGMA user_version").fetchone()[0])
+        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        # Version 0 is a new, empty file; anything else must have ragkeep's tables. Another
+        # program's database is never migrated into one.
+        if (version == 0 and tables) or (version > 0 and not tables >= _OWN_TABLES):
+            listed = ", ".join(sorted(tables)[:5]) or "none"
+            raise NotAnIndexError(
+                f"{self.path} is not a ragkeep index: it is a SQLite database of something "
+                f"else (tables: {listed}; schema version {version}), left untouched; use "
+                "another --data-dir or store.url, or move that file away"
+            )
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this ragkeep "
+                f"understands ({SCHEMA_VERSION}); upgrade ragkeep"
+            )
+        return version
 
     def _check_model(self) -> None:
         meta = self.meta()
+        if "model_id" not in meta or "generation" not in meta:
+            raise NotAnIndexError(
+                f"{self.path} is not a ragkeep index: its meta table has no ragkeep metadata; "
+                "use another --data-dir or store.url, or move that file away"
+            )
         if meta.get("model_id") != self.model_id or meta.get("dimension") != str(self.dimension):
             raise StoreError(
                 f"{self.path} was built with embedding model {meta.get('model_id')!r} "
@@ -365,7 +473,11 @@ class SqliteStore:
         self, doc: NewDocument, chunks: Sequence[NewChunk], vectors: dict[str, bytes]
     ) -> int:
         """Store a document's new version atomically; returns the new generation."""
-        with self.write() as c:
+        kept = f"the index keeps the previous version of {doc.path} (if it had one)"
+        with (
+            warn_if_slow(log, f"committing {doc.path}", self.slow_write_s),
+            self.write(kept=kept) as c,
+        ):
             source_id = _source_id(c, doc.source_path)
             row = c.execute("SELECT id FROM documents WHERE path = ?", (doc.path,)).fetchone()
             values = (

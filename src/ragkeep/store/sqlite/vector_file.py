@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragkeep.store.records import VectorTable
+from ragkeep.store.sqlite.errors import derived_write_failed
 
 if TYPE_CHECKING:
     from ragkeep.models import DerivedState
@@ -90,7 +91,8 @@ class VectorFile:
             os.replace(tmp, self.path)
             tmp = None
         except OSError as exc:
-            log.warning("could not write %s: %s", self.path, exc)
+            fallback = "searches read vectors from the database (slower to start)"
+            log.warning("%s", derived_write_failed(exc, self.path, fallback))
         finally:
             if tmp is not None:
                 with contextlib.suppress(OSError):
