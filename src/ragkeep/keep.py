@@ -69,12 +69,16 @@ class Keep:
         self.data_dir = self.config.data_dir
         spec = default_model_spec()
         self.store = open_store(
-            self.settings.store, self.data_dir, model_id=spec.model_id, dimension=spec.dimension
+            self.settings.store,
+            self.data_dir,
+            model_id=spec.model_id,
+            dimension=spec.dimension,
+            slow_write_s=self.settings.resources.slow_write_s,
         )
         try:
             self.feature_flags = FlagService(self.store, self.settings)
             ann = self.feature_flags.enabled("ann_index")
-            self.store.configure_dense(DenseOptions(ann, self.settings.search.ann_min_vectors))
+            self.store.configure_dense(DenseOptions.from_settings(self.settings.search, ann))
             self._caches = (
                 make_caches(self.store, self.settings, spec.model_id, ann)
                 if self.feature_flags.enabled("caching")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -19,7 +20,7 @@ from ragkeep.models import SearchMode, to_json
 
 if TYPE_CHECKING:
     from ragkeep.keep import Keep
-    from ragkeep.models import IndexReport
+    from ragkeep.models import DoctorReport, IndexReport
 
 app = typer.Typer(
     name="ragkeep",
@@ -78,11 +79,12 @@ def _set_value(raw: str) -> Any:
     return raw
 
 
-def open_keep(data_dir: Path | None = None) -> Keep:
-    """Open the index, turning configuration problems into exit code 2 with a clear message."""
+def open_keep(data_dir: Path | None = None, *, corrupt_ok: bool = False) -> Keep:
+    """Open the index, turning configuration problems into exit code 2 with a clear message.
+    With `corrupt_ok`, a damaged index raises StoreCorruptError for the caller to report."""
     from ragkeep.config.settings import ConfigError
     from ragkeep.keep import Keep
-    from ragkeep.store.base import StoreError
+    from ragkeep.store.base import StoreCorruptError, StoreError
 
     try:
         return Keep(
@@ -91,6 +93,8 @@ def open_keep(data_dir: Path | None = None) -> Keep:
             overrides=state.overrides,
         )
     except (ConfigError, StoreError) as exc:
+        if corrupt_ok and isinstance(exc, StoreCorruptError):
+            raise
         _fail(str(exc))
 
 
@@ -160,7 +164,7 @@ def add(
     if missing:
         _fail(f"no such file or folder: {', '.join(missing)}")
     with open_keep() as keep, output.progress(enabled=not state.quiet) as progress:
-        report = keep.indexing.add(paths, progress, on_wait=_waiting)
+        report = keep.indexing.add(paths, progress, on_wait=_waiting_for(keep))
     _finish_report(report, json_)
 
 
@@ -168,7 +172,7 @@ def add(
 def sync(json_: JsonOpt = False) -> None:
     """Re-scan all sources: index new and changed files, remove deleted ones."""
     with open_keep() as keep, output.progress(enabled=not state.quiet) as progress:
-        report = keep.indexing.sync(progress, on_wait=_waiting)
+        report = keep.indexing.sync(progress, on_wait=_waiting_for(keep))
     _finish_report(report, json_)
 
 
@@ -182,12 +186,16 @@ def remove(
 ) -> None:
     """Remove files or folders from the index and stop syncing them."""
     with open_keep() as keep:
-        report = keep.indexing.remove(paths, on_wait=_waiting)
+        report = keep.indexing.remove(paths, on_wait=_waiting_for(keep))
     _finish_report(report, json_)
 
 
-def _waiting() -> None:
-    output.info("another ragkeep add/sync is writing to this index; waiting for it to finish…")
+def _waiting_for(keep: Keep) -> Callable[[], None]:
+    def waiting() -> None:
+        holder = keep.store.writer_holder() or "another ragkeep add/sync"
+        output.info(f"{holder} is writing to this index; waiting for it to finish…")
+
+    return waiting
 
 
 @app.command()
@@ -214,7 +222,7 @@ def watch(
             missing = [str(p) for p in paths if not p.is_dir()]
             if missing:
                 _fail(f"not a folder: {', '.join(missing)}")
-            _finish_summary(keep.indexing.add(paths, on_wait=_waiting))
+            _finish_summary(keep.indexing.add(paths, on_wait=_waiting_for(keep)))
         sources = keep.store.sources() if not paths else [str(p) for p in paths]
         if not sources:
             _fail("nothing to watch: add a folder first, or name one")
@@ -246,13 +254,24 @@ def doctor(
 
     Exit 0 when healthy (or fully repaired), 1 when problems remain.
     """
-    with open_keep() as keep:
-        report = keep.admin.doctor(repair)
+    report = _doctor_report(repair)
     if json_:
         output.print_json(report)
     else:
         output.doctor(report)
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _doctor_report(repair: bool) -> DoctorReport:
+    """The checks; a file too damaged to open is itself the finding, not an error."""
+    from ragkeep.models import Check, DoctorReport
+    from ragkeep.store.base import StoreCorruptError
+
+    try:
+        with open_keep(corrupt_ok=True) as keep:
+            return keep.admin.doctor(repair)
+    except StoreCorruptError as exc:
+        return DoctorReport([Check("the database opens", False, str(exc), repairable=False)])
 
 
 @app.command()

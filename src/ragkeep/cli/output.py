@@ -285,7 +285,12 @@ def doctor(report: DoctorReport) -> None:
             else ("[yellow]fixed[/]" if check.repaired else "[red]FAIL[/]")
         )
         _out().print(f"{mark:>16} {escape(check.name)}: {escape(check.detail)}")
-    _out().print("healthy" if report.ok else "[red]problems remain[/] (try --repair)")
+    if report.ok:
+        _out().print("healthy")
+    elif report.repairable:
+        _out().print("[red]problems remain[/] (try --repair)")
+    else:
+        _out().print("[red]problems remain[/] that --repair cannot fix (see above)")
 
 
 def _cache_line(stats: CacheReport) -> str:

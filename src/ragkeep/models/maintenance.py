@@ -24,6 +24,7 @@ class Check:
     ok: bool
     detail: str
     repaired: bool = False
+    repairable: bool = True  # False: `doctor --repair` cannot fix it (a damaged file)
 
 
 @dataclass
@@ -33,6 +34,11 @@ class DoctorReport:
     @property
     def ok(self) -> bool:
         return all(c.ok or c.repaired for c in self.checks)
+
+    @property
+    def repairable(self) -> bool:
+        """Every problem left is one `--repair` can fix."""
+        return all(c.repairable for c in self.checks if not (c.ok or c.repaired))
 
     def __json__(self) -> dict[str, Any]:
         return {"ok": self.ok, "checks": self.checks}

@@ -102,7 +102,8 @@ def _sqlite_integrity(store: SqliteStore) -> Check:
         if rows == ["ok"]:
             return Check(name, True, "ok")
         found = integrity_summary(rows)
-    return Check(name, False, f"{found}. {_CANNOT_REPAIR.format(path=store.path)}")
+    detail = f"{found}. {_CANNOT_REPAIR.format(path=store.path)}"
+    return Check(name, False, detail, repairable=False)
 
 
 _CANNOT_REPAIR = (
