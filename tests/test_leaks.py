@@ -46,9 +46,9 @@ WARMUP_ROUNDS = 2
 MEASURED_ROUNDS = 4
 SEARCHES_PER_MODE = 10
 ASKS = 3
-# Measured without a leak: 10-40 KB of net growth over the measured rounds (statement caches,
-# interned strings; it does not grow with the rounds). Retaining only the hits of every
-# search would add ~2.7 MB (one round retains ~450 KB), one 1 KB object per search ~300 KB.
+# Measured without a leak: 12-28 KB of net growth over the measured rounds (it does not grow
+# with the rounds). Retaining the hits of every search (a module-level list in
+# Searcher.search) measured 1,070 KB; a leak of 1.4 KB per search crosses the bound.
 MAX_GROWTH_BYTES = 200 * 1024
 
 
@@ -170,7 +170,10 @@ def test_a_finished_thread_leaves_no_connection_open(keep: Keep, docs_dir: Path)
         worker.start()
         worker.join()
     gc.collect()
-    assert _open_fds() == fds_before
+    # Without the leak, at most the last finished thread's connection may stay open until the
+    # next one opens: its database and WAL, and a database descriptor SQLite closes only once
+    # no other connection of the process holds a lock on the file. With it: 10 more.
+    assert _open_fds() <= fds_before + 4
 
 
 def _open_fds() -> int:
