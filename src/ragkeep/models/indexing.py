@@ -39,6 +39,17 @@ class FileResult:
     skip: SkipReason | None = None  # SKIPPED (or REMOVED because it now has nothing to index)
 
 
+@dataclass(frozen=True, slots=True)
+class EmbeddingStats:
+    """How the embedder batches: counts since the process loaded it, or for one run."""
+
+    batches: int = 0
+    batch_tokens: int = 0  # most padded tokens per batch right now
+    max_batch_tokens: int = 0  # the largest batch run (padded tokens)
+    oom_events: int = 0  # batches that failed to allocate and were retried halved
+    tuned: bool = False  # False: embed.batch_tokens was set, so the size is fixed
+
+
 @dataclass(slots=True)
 class IndexReport:
     """What one add/sync run did, file by file."""
@@ -46,6 +57,7 @@ class IndexReport:
     results: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
     generation: int = 0
+    embedding: EmbeddingStats | None = None  # None when the run embedded nothing
 
     def count(self, outcome: FileOutcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -59,6 +71,7 @@ class IndexReport:
             **{o.value: self.count(o) for o in FileOutcome},
             "seconds": round(self.seconds, 3),
             "generation": self.generation,
+            "embedding": self.embedding,
             "files": [
                 {
                     "path": r.path,
