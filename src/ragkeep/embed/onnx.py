@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from tokenizers import Encoding
 
     from ragkeep.embed.base import Vectors
-    from ragkeep.models.indexing import EmbeddingStats
+    from ragkeep.models.embedding import EmbeddingStats
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from ragkeep.embed.base import Embedder
 
 if TYPE_CHECKING:
     from ragkeep.config.settings import Settings
-    from ragkeep.models.indexing import EmbeddingStats
+    from ragkeep.models.embedding import EmbeddingStats
 
 _CAPACITY = 2
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ragkeep.models.indexing import EmbeddingStats
+from ragkeep.models.embedding import EmbeddingStats
 
 START_TOKENS = 512
 MAX_TOKENS = 65536  # embed.batch_tokens' own upper bound

@@ -26,7 +26,7 @@ from ragkeep.ingest.feed import Done, Feed, TimedOut
 from ragkeep.ingest.loaders import EmptyDocumentError, LoaderError, load_document
 from ragkeep.ingest.paths import is_under
 from ragkeep.models import FileOutcome, FileResult, IndexReport, LoadedDocument, SkipReason
-from ragkeep.models.indexing import EmbeddingStats
+from ragkeep.models.embedding import EmbeddingStats
 from ragkeep.resources import MemoryBudget
 from ragkeep.store.base import Store
 from ragkeep.store.records import DocumentRow, FileStamp, NewChunk, NewDocument

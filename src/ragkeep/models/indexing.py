@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ragkeep.models.embedding import EmbeddingStats
 from ragkeep.models.json import to_json
 
 
@@ -37,17 +38,6 @@ class FileResult:
     warnings: tuple[str, ...] = ()
     moved_from: str | None = None  # RENAMED: the path the document had before
     skip: SkipReason | None = None  # SKIPPED (or REMOVED because it now has nothing to index)
-
-
-@dataclass(frozen=True, slots=True)
-class EmbeddingStats:
-    """How the embedder batches: counts since the process loaded it, or for one run."""
-
-    batches: int = 0
-    batch_tokens: int = 0  # most padded tokens per batch right now
-    max_batch_tokens: int = 0  # the largest batch run (padded tokens)
-    oom_events: int = 0  # batches that failed to allocate and were retried halved
-    tuned: bool = False  # False: embed.batch_tokens was set, so the size is fixed
 
 
 @dataclass(slots=True)

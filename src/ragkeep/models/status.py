@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragkeep.models.degradation import ResilienceReport
-from ragkeep.models.indexing import EmbeddingStats
+from ragkeep.models.embedding import EmbeddingStats
 from ragkeep.models.json import to_json
 
 
