@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -67,7 +68,7 @@ class HoldingTokenizer:
             self.entered.set()
             self.release.wait(60)
         if self.delay_s:
-            self.release.wait(self.delay_s)
+            time.sleep(self.delay_s)
         return self._real.offsets(text)
 
 

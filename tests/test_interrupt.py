@@ -22,7 +22,7 @@ from ragkeep.embed.onnx import minilm_tokenizer
 from ragkeep.embed.registry import default_model_spec
 from ragkeep.ingest.chunking import chunk_document
 from ragkeep.ingest.loaders import load_document
-from ragkeep.ingest.pipeline import EMBED_UNIT, TextDocument
+from ragkeep.ingest.pipeline import Indexer, TextDocument
 from ragkeep.models import FileOutcome
 from ragkeep.store import open_store
 
@@ -211,26 +211,70 @@ def test_a_file_past_the_timeout_fails_and_the_run_goes_on(tmp_path: Path) -> No
 
 
 def test_a_stuck_producer_is_abandoned_and_can_write_nothing(keep: Keep) -> None:
-    """A producer stuck for good (not cooperating at all) is left behind at the timeout; the
-    item it eventually returns is dropped, not committed behind the report's back."""
-    tok = HoldingTokenizer()
+    """A producer stuck for good (not cooperating at all) is left behind at the timeout. When
+    it comes back while the run still goes on, what it prepared is dropped, not committed
+    behind the report's back."""
+    tok = HoldingTokenizer(delay_s=0.05)  # the files after it take a while
     docs = [TextDocument("a", "t", "Alpha note."), TextDocument("stuck", "t", "HOLD-HERE x.")]
-    docs += [TextDocument(f"z{i}", "t", f"Zulu note {i}.") for i in range(3)]
+    docs += [TextDocument(f"z{i}", "t", f"Zulu note {i}.") for i in range(30)]
     settings = keep.settings.model_copy(
         update={"ingest": keep.settings.ingest.model_copy(update={"file_timeout_s": 0.3})}
     )
-    report = indexer(keep, tokenizer=tok, settings=settings).index_texts(iter(docs), len(docs))
+
+    def release_when_failed(done: int, total: int, path: str) -> None:
+        if path == "stuck":  # reported failed: now let the abandoned producer finish
+            tok.release.set()
+            time.sleep(0.3)
+
+    ix = indexer(keep, tokenizer=tok, settings=settings)
+    report = ix.index_texts(iter(docs), len(docs), release_when_failed)
+    assert [r.path for r in report.results].count("stuck") == 1
     outcomes = {r.path: r.outcome for r in report.results}
     assert outcomes == {
         "a": FileOutcome.ADDED,
         "stuck": FileOutcome.FAILED,
-        **{f"z{i}": FileOutcome.ADDED for i in range(3)},
+        **{f"z{i}": FileOutcome.ADDED for i in range(30)},
     }
-    generation = keep.status().generation
-    tok.release.set()
-    time.sleep(0.5)
-    assert keep.status().generation == generation
     assert "stuck" not in {d.path for d in keep.documents()}
+
+
+class _WriterThreads:
+    """The real store, recording which thread calls each of its writing methods."""
+
+    WRITES = frozenset({"update_stamp", "replace_document", "move_document", "delete_documents"})
+
+    def __init__(self, store: object) -> None:
+        self._store = store
+        self.threads: set[str] = set()
+
+    def __getattr__(self, name: str) -> object:
+        attr = getattr(self._store, name)
+        if name not in self.WRITES:
+            return attr
+
+        def call(*args: object, **kwargs: object) -> object:
+            self.threads.add(threading.current_thread().name)
+            return attr(*args, **kwargs)
+
+        return call
+
+
+def test_only_the_calling_thread_writes_to_the_store(keep: Keep, tmp_path: Path) -> None:
+    """Producers never write (not even a touched file's new stamp), so one abandoned after
+    an interrupt or a timeout cannot write once the run has ended."""
+    docs = tmp_path / "docs"
+    paths = write_texts(docs, 4)
+    keep.add([docs])
+    os.utime(paths[0], ns=(1, 1))  # same bytes, new stamp
+    paths[1].rename(docs / "moved.txt")
+    paths[2].write_text("Changed text.\n")
+    paths[3].unlink()
+    store = _WriterThreads(keep.store)
+    ix = Indexer(store, keep.embedder, keep.settings, minilm_tokenizer)  # type: ignore[arg-type]
+    report = ix.sync_sources([str(docs)])
+    assert report.count(FileOutcome.UNCHANGED) == 1
+    assert report.count(FileOutcome.RENAMED) == 1
+    assert store.threads == {threading.current_thread().name}
 
 
 def test_embedding_goes_in_units_a_ctrl_c_can_land_between(keep: Keep) -> None:
@@ -239,6 +283,6 @@ def test_embedding_goes_in_units_a_ctrl_c_can_land_between(keep: Keep) -> None:
     emb = FakeEmbedder()
     text = " ".join(f"Sentence {i} is unique to this document." for i in range(30000))
     report = indexer(keep, embedder=emb).index_texts(iter([TextDocument("big", "t", text)]), 1)
-    assert report.results[0].chunks > 3 * EMBED_UNIT
+    assert report.results[0].chunks > 3 * 256
     assert sum(emb.calls) == report.results[0].chunks
-    assert max(emb.calls) <= EMBED_UNIT
+    assert max(emb.calls) <= 256  # EMBED_UNIT

@@ -145,9 +145,11 @@ def test_a_document_bigger_than_the_whole_queue_still_goes_through(tmp_path: Pat
         docs = [_megabyte_doc(0), huge, _megabyte_doc(1)]
         result: list[IndexReport] = []
         ix = indexer(keep, tokenizer=WordTokenizer())
-        worker = threading.Thread(target=lambda: result.append(ix.index_texts(iter(docs), 3)))
+        worker = threading.Thread(
+            target=lambda: result.append(ix.index_texts(iter(docs), 3)), daemon=True
+        )
         worker.start()
-        worker.join(120)
+        worker.join(60)
         assert result, "the pipeline is stuck on a document larger than its queue"
     assert [r.outcome for r in result[0].results] == [FileOutcome.ADDED] * 3
 
