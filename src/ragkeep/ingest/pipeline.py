@@ -9,29 +9,49 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from ragkeep.config.settings import Settings
 from ragkeep.embed.base import Embedder, Tokenizer
+from ragkeep.embed.tuning import run_stats, stats_of
 from ragkeep.ingest.chunking import chunk_document
 from ragkeep.ingest.discover import Candidate, Unusable, WalkRules, walk_source
+from ragkeep.ingest.feed import Done, Feed, TimedOut
 from ragkeep.ingest.loaders import EmptyDocumentError, LoaderError, load_document
 from ragkeep.ingest.paths import is_under
 from ragkeep.models import FileOutcome, FileResult, IndexReport, LoadedDocument, SkipReason
+from ragkeep.models.embedding import EmbeddingStats
+from ragkeep.resources import MemoryBudget
 from ragkeep.store.base import Store
 from ragkeep.store.records import DocumentRow, FileStamp, NewChunk, NewDocument
 
-ProgressFn = Callable[[int, int, str], None]
-_T = TypeVar("_T")
+if TYPE_CHECKING:
+    from ragkeep.embed.base import Vectors
 
-_QUEUE_DEPTH = 64  # prepared documents waiting for the embedder: bounds memory
+ProgressFn = Callable[[int, int, str], None]
+
+
+class _HasPath(Protocol):
+    @property
+    def path(self) -> str: ...
+
+
+_T = TypeVar("_T", bound=_HasPath)
+
+_QUEUE_DEPTH = 64  # prepared documents waiting for the embedder, at most
 _GROUP_CHUNKS = 128  # chunks embedded together across documents, for full batches
+# Texts per embed() call: the call tokenizes them all before its first batch, so a
+# document of 50,000 chunks must not be one call (memory, and Ctrl-C waits for a call's
+# tokenizing); 256 still lets length batching group texts of similar length.
+EMBED_UNIT = 256
+# What one queued chunk costs besides its text: its vector to come, the hash, the record.
+_CHUNK_OVERHEAD = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +70,23 @@ class Moved:
 
 
 @dataclass(frozen=True, slots=True)
+class Touched:
+    """Same bytes, new metadata (e.g. after `touch`): only the stamp is recorded, by the
+    consumer: producers never write to the store."""
+
+    path: str
+    stamp: FileStamp
+
+
+@dataclass(frozen=True, slots=True)
 class Prepared:
     doc: NewDocument
     chunks: list[NewChunk]
     existed: bool
     warnings: tuple[str, ...]
+
+
+_Item = Prepared | Moved | Touched | FileResult
 
 
 class Indexer:
@@ -137,79 +169,71 @@ class Indexer:
         self,
         items: Iterator[tuple[_T, DocumentRow | None]],
         total: int,
-        prepare: Callable[[_T, DocumentRow | None], Prepared | Moved | FileResult],
+        prepare: Callable[[_T, DocumentRow | None, threading.Event], _Item],
         report: IndexReport,
         progress: ProgressFn | None,
     ) -> None:
-        q: queue.Queue[Prepared | Moved | FileResult | BaseException | None] = queue.Queue(
-            _QUEUE_DEPTH
+        timeout_s = self._settings.ingest.file_timeout_s
+        feed: Feed[tuple[_T, DocumentRow | None], _Item] = Feed(
+            items,
+            lambda pair, cancel: prepare(pair[0], pair[1], cancel),
+            functools.partial(_item_bytes, dimension=self._store.dimension),
+            max_items=_QUEUE_DEPTH,
+            max_bytes=MemoryBudget.from_settings(self._settings).ingest_queue_bytes,
+            timeout_s=timeout_s,
         )
-        stop = threading.Event()
-
-        def produce() -> None:
-            try:
-                for item, row in items:
-                    if stop.is_set():
-                        return
-                    q.put(prepare(item, row))
-            except BaseException as exc:  # handed to the consumer, which re-raises it
-                q.put(exc)
-            finally:
-                q.put(None)
-
-        producer = threading.Thread(target=produce, name="ragkeep-prepare", daemon=True)
-        producer.start()
+        embedding = _EmbedTally()
         done = 0
         group: list[Prepared] = []
         try:
-            while True:
-                item = q.get()
-                if isinstance(item, BaseException):
-                    raise item
-                if item is None:
-                    break
+            while not isinstance(item := feed.get(), Done):
                 done += 1
-                if isinstance(item, Moved):
-                    self._store.move_document(item.old_path, item.doc)
-                    item = FileResult(
-                        item.doc.path,
-                        FileOutcome.RENAMED,
-                        f"moved from {item.old_path}",
-                        moved_from=item.old_path,
-                    )
-                    report.results.append(item)
-                elif isinstance(item, FileResult):
-                    if item.outcome is FileOutcome.REMOVED:
-                        self._store.delete_documents([item.path])
-                    report.results.append(item)
-                else:
+                if isinstance(item, TimedOut):
+                    (stuck, row), reason = item.item, _timeout_reason(timeout_s)
+                    item = _failed(stuck.path, row, reason)
+                if isinstance(item, Prepared):
                     group.append(item)
-                    if sum(len(p.chunks) for p in group) >= _GROUP_CHUNKS or q.empty():
-                        report.results.extend(self._commit_group(group))
+                    if sum(len(p.chunks) for p in group) >= _GROUP_CHUNKS or feed.empty():
+                        report.results.extend(self._commit_group(group, embedding))
                         group = []
+                else:
+                    report.results.append(self._apply(item))
                 if progress:
-                    progress(
-                        done, total, item.doc.path if isinstance(item, Prepared) else item.path
-                    )
-            report.results.extend(self._commit_group(group))
+                    progress(done, total, _item_path(item))
+            report.results.extend(self._commit_group(group, embedding))
         finally:
-            stop.set()
-            while producer.is_alive():  # unblock a producer waiting on a full queue
-                try:
-                    q.get_nowait()
-                except queue.Empty:
-                    producer.join(0.05)
+            # Never wait for the producer: it may be deep in one big file, and Ctrl-C must
+            # act now. Cancelled, it stops at its next check and can queue nothing more.
+            feed.close()
+            report.embedding = embedding.stats()
 
-    def _commit_group(self, group: list[Prepared]) -> list[FileResult]:
+    def _apply(self, item: Moved | Touched | FileResult) -> FileResult:
+        """Record what needs no embedding: a move, a new stamp, a removal."""
+        if isinstance(item, Moved):
+            self._store.move_document(item.old_path, item.doc)
+            return FileResult(
+                item.doc.path,
+                FileOutcome.RENAMED,
+                f"moved from {item.old_path}",
+                moved_from=item.old_path,
+            )
+        if isinstance(item, Touched):
+            self._store.update_stamp(item.path, item.stamp)
+            return FileResult(item.path, FileOutcome.UNCHANGED)
+        if item.outcome is FileOutcome.REMOVED:
+            self._store.delete_documents([item.path])
+        return item
+
+    def _commit_group(self, group: list[Prepared], embedding: _EmbedTally) -> list[FileResult]:
         if not group:
             return []
         wanted = {c.text_hash: c.text for p in group for c in p.chunks}
-        missing = self._store.missing_vectors(wanted)
+        missing = sorted(self._store.missing_vectors(wanted))
         vectors: dict[str, bytes] = {}
-        if missing:
-            order = sorted(missing)
-            matrix = self._embedder().embed([wanted[h] for h in order])
-            vectors = {h: matrix[i].tobytes() for i, h in enumerate(order)}
+        for at in range(0, len(missing), EMBED_UNIT):
+            unit = missing[at : at + EMBED_UNIT]
+            matrix = embedding.embed(self._embedder(), [wanted[h] for h in unit])
+            vectors.update((h, matrix[i].tobytes()) for i, h in enumerate(unit))
         results = []
         for p in group:
             mine = {c.text_hash: vectors[c.text_hash] for c in p.chunks if c.text_hash in vectors}
@@ -223,8 +247,12 @@ class Indexer:
     # -- preparing one item --------------------------------------------------------------
 
     def _prepare_file(
-        self, cand: Candidate, row: DocumentRow | None, moved_from: dict[str, DocumentRow]
-    ) -> Prepared | Moved | FileResult:
+        self,
+        cand: Candidate,
+        row: DocumentRow | None,
+        cancel: threading.Event,
+        moved_from: dict[str, DocumentRow],
+    ) -> _Item:
         path, stamp = cand.path, cand.stamp
         if row is not None and row.stamp == stamp:
             return FileResult(path, FileOutcome.UNCHANGED)
@@ -243,8 +271,7 @@ class Indexer:
             return _failed(path, row, f"cannot read: {exc.strerror}")
         content_hash = hashlib.sha256(data).hexdigest()
         if row is not None and row.content_hash == content_hash:
-            self._store.update_stamp(path, stamp)
-            return FileResult(path, FileOutcome.UNCHANGED)
+            return Touched(path, stamp)
         old = moved_from.pop(content_hash, None) if row is None and data else None
         if old is not None:  # relink: no parsing, no chunking, no embedding
             return Moved(old.path, NewDocument(path, old.title, stamp, content_hash, cand.source))
@@ -256,22 +283,31 @@ class Indexer:
             return _keep_or_skip(path, row, exc.reason, SkipReason.NO_TEXT)
         except LoaderError as exc:
             return _failed(path, row, exc.reason)
+        del data  # the text is all that is needed from here on: a big file's bytes can go
         doc = NewDocument(path, loaded.title, stamp, content_hash, cand.source)
-        return self._chunked(doc, loaded, row)
+        return self._chunked(doc, loaded, row, cancel)
 
-    def _prepare_text(self, item: TextDocument, row: DocumentRow | None) -> Prepared | FileResult:
+    def _prepare_text(
+        self, item: TextDocument, row: DocumentRow | None, cancel: threading.Event
+    ) -> Prepared | FileResult:
         content_hash = hashlib.sha256(item.text.encode()).hexdigest()
         if row is not None and row.content_hash == content_hash:
             return FileResult(item.path, FileOutcome.UNCHANGED)
         stamp = FileStamp(size=len(item.text), mtime_ns=0, inode=0)
         doc = NewDocument(item.path, item.title, stamp, content_hash, None)
-        return self._chunked(doc, LoadedDocument(text=item.text, title=item.title), row)
+        return self._chunked(doc, LoadedDocument(text=item.text, title=item.title), row, cancel)
 
     def _chunked(
-        self, doc: NewDocument, loaded: LoadedDocument, row: DocumentRow | None
+        self,
+        doc: NewDocument,
+        loaded: LoadedDocument,
+        row: DocumentRow | None,
+        cancel: threading.Event,
     ) -> Prepared | FileResult:
         cfg = self._settings.chunking
-        drafts = chunk_document(loaded, self._tokenizer(), cfg.size_tokens, cfg.overlap_tokens)
+        drafts = chunk_document(
+            loaded, self._tokenizer(), cfg.size_tokens, cfg.overlap_tokens, cancel=cancel
+        )
         if not drafts:
             return _keep_or_skip(doc.path, row, "no text", SkipReason.NO_TEXT)
         chunks = [
@@ -287,6 +323,41 @@ class Indexer:
             for d in drafts
         ]
         return Prepared(doc, chunks, existed=row is not None, warnings=loaded.warnings)
+
+
+class _EmbedTally:
+    """Embeds for one run and reports the embedder's batching over that run."""
+
+    def __init__(self) -> None:
+        self._embedder: Embedder | None = None
+        self._before: EmbeddingStats | None = None
+
+    def embed(self, embedder: Embedder, texts: list[str]) -> Vectors:
+        if self._embedder is None:
+            self._embedder, self._before = embedder, stats_of(embedder)
+        return embedder.embed(texts)
+
+    def stats(self) -> EmbeddingStats | None:
+        if self._embedder is None or self._before is None:
+            return None
+        after = stats_of(self._embedder)
+        return run_stats(self._before, after) if after is not None else None
+
+
+def _item_bytes(item: _Item, dimension: int) -> int:
+    """About what a queued item holds in memory until it is committed."""
+    if not isinstance(item, Prepared):
+        return _CHUNK_OVERHEAD
+    per_chunk = _CHUNK_OVERHEAD + 4 * dimension
+    return sum(sys.getsizeof(c.text) + per_chunk for c in item.chunks)
+
+
+def _item_path(item: _Item) -> str:
+    return item.doc.path if isinstance(item, Prepared | Moved) else item.path
+
+
+def _timeout_reason(timeout_s: float) -> str:
+    return f"took longer than ingest.file_timeout_s ({timeout_s:g} s) to read and chunk"
 
 
 def _unusable_result(item: Unusable, existing: dict[str, DocumentRow]) -> FileResult:

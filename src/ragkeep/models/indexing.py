@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ragkeep.models.embedding import EmbeddingStats
 from ragkeep.models.json import to_json
 
 
@@ -46,6 +47,7 @@ class IndexReport:
     results: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
     generation: int = 0
+    embedding: EmbeddingStats | None = None  # None when the run embedded nothing
 
     def count(self, outcome: FileOutcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -59,6 +61,7 @@ class IndexReport:
             **{o.value: self.count(o) for o in FileOutcome},
             "seconds": round(self.seconds, 3),
             "generation": self.generation,
+            "embedding": self.embedding,
             "files": [
                 {
                     "path": r.path,

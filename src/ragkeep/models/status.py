@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragkeep.models.degradation import ResilienceReport
+from ragkeep.models.embedding import EmbeddingStats
 from ragkeep.models.json import to_json
 
 
@@ -78,6 +79,8 @@ class StoreStatus:
     database_bytes: int
     cache: CacheReport = CacheReport(enabled=False)
     resilience: ResilienceReport = field(default_factory=ResilienceReport)
+    # This process's embedder: batch sizes and allocation failures (None: not loaded yet).
+    embedding: EmbeddingStats | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = to_json(self)

@@ -32,6 +32,8 @@ class AdminService:
         self._resilience = resilience
 
     def status(self) -> StoreStatus:
+        from ragkeep.embed.registry import embedding_stats
+
         counts = self._store.counts()
         return StoreStatus(
             documents=counts.documents,
@@ -45,6 +47,7 @@ class AdminService:
             database_bytes=self._store.size_bytes(),
             cache=self.cache_stats(),
             resilience=self._resilience(),
+            embedding=embedding_stats(),
         )
 
     def sources(self) -> list[str]:
