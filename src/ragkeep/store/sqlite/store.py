@@ -88,7 +88,9 @@ class SqliteStore:
         self.slow_write_s = slow_write_s
         self._writer = WriterLock(path.parent / WRITER_LOCK, writer_timeout_s, slow_write_s)
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        # Each thread's connection, by thread: a thread that has ended leaves its connection
+        # here only until the next thread opens one (see _conn).
+        self._all: dict[threading.Thread, sqlite3.Connection] = {}
         self._all_lock = threading.Lock()
         self._dense: SqliteDense | None = None
         self._dense_options = DenseOptions()
@@ -191,7 +193,11 @@ class SqliteStore:
                 raise typed from exc
             self._local.conn = conn
             with self._all_lock:
-                self._all.append(conn)
+                # A long-running server's worker threads come and go (anyio retires idle
+                # ones): forgetting the ended threads' connections closes them (they were
+                # only referenced here), or each thread ever seen would keep its files open.
+                self._all = {t: c for t, c in self._all.items() if t.is_alive()}
+                self._all[threading.current_thread()] = conn
         return conn
 
     def _configure(self, conn: sqlite3.Connection) -> None:
@@ -298,7 +304,7 @@ class SqliteStore:
         if self._dense is not None:
             self._dense.close()
         with self._all_lock:
-            conns, self._all = self._all, []
+            conns, self._all = list(self._all.values()), {}
         for conn in conns:
             # A connection made in another thread refuses close() here; it closes with its thread.
             with contextlib.suppress(sqlite3.ProgrammingError):
