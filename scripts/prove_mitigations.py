@@ -233,7 +233,7 @@ MUTATIONS = [
         "store/sqlite/store.py",
         "self._all = {t: c for t, c in self._all.items() if t.is_alive()}",
         "pass",
-        "tests/test_leaks.py::test_a_finished_thread_leaves_no_connection_open",
+        "tests/sqlite/test_sqlite_connections.py",
     ),
 ]
 
