@@ -28,15 +28,6 @@ from ragkeep.store import open_store
 
 from conftest import SCIFACT
 
-# The CLI's main() with SIGTERM handled like Ctrl-C, as cli/app.py is to call it.
-SIGTERM_MAIN = (
-    "import sys\n"
-    "from ragkeep.cli.signals import terminate_as_interrupt\n"
-    "terminate_as_interrupt()\n"
-    "from ragkeep.cli.app import main\n"
-    "sys.argv = ['ragkeep', *sys.argv[1:]]\n"
-    "main()\n"
-)
 STOP_WITHIN_S = 2.0
 
 
@@ -97,7 +88,7 @@ def test_a_signal_stops_add_within_two_seconds_leaving_whole_documents(
     docs, data = tmp_path / "docs", tmp_path / "data"
     _corpus(docs)
     _committed(data)  # create the index first, so it can be polled
-    cli = ["-m", "ragkeep"] if how == "SIGINT" else ["-c", SIGTERM_MAIN]
+    cli = ["-m", "ragkeep"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGKEEP_")}
     proc = subprocess.Popen(
         [sys.executable, *cli, "--data-dir", str(data), "-q", "add", str(docs)],

@@ -520,9 +520,11 @@ def config_show(json_: JsonOpt = False) -> None:
 
 
 def main() -> None:
+    from ragkeep.cli.signals import terminate_as_interrupt
     from ragkeep.embed.base import EmbedderError
     from ragkeep.store.base import StoreError
 
+    terminate_as_interrupt()  # `kill`, systemd: stop like Ctrl-C, with the same message
     try:
         app()
     except KeyboardInterrupt:
