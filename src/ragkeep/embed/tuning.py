@@ -42,7 +42,7 @@ class ActivationModel:
     """
 
     per_token: float = 33_000.0
-    per_width: float = 260.0
+    per_width: float = 270.0
 
     def batch_bytes(self, texts: int, width: int) -> int:
         return int(texts * width * (self.per_token + self.per_width * width))
