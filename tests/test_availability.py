@@ -22,10 +22,10 @@ from ragkeep import Keep
 from ragkeep.embed.base import EmbedderError, EmbedderUnavailableError
 from ragkeep.embed.registry import EmbedderConfig, get_embedder
 from ragkeep.models import AnswerMode, Part
-from test_degradation import FlakyEmbedder
 
 from conftest import ROOT, write
 from fake_llm import FakeLLM
+from test_degradation import FlakyEmbedder
 
 OPERATIONS = 2000
 DOC_COUNT = 40

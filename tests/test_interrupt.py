@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from bigdoc import big_text, write_big_text
-from pipeline_fakes import FakeEmbedder, HoldingTokenizer, indexer, write_texts
 from ragkeep import Keep
 from ragkeep.config.settings import StoreSettings
 from ragkeep.embed.onnx import minilm_tokenizer
@@ -26,7 +24,9 @@ from ragkeep.ingest.pipeline import Indexer, TextDocument
 from ragkeep.models import FileOutcome
 from ragkeep.store import open_store
 
+from bigdoc import big_text, write_big_text
 from conftest import SCIFACT
+from pipeline_fakes import FakeEmbedder, HoldingTokenizer, indexer, write_texts
 
 STOP_WITHIN_S = 2.0
 

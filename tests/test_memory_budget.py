@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from bigdoc import big_text, write_big_text
-from pipeline_fakes import HoldingTokenizer, indexer, write_texts
 from ragkeep import Keep
 from ragkeep.embed.onnx import minilm_tokenizer
 from ragkeep.ingest.chunking import PIECE_CHARS, chunk_document
@@ -23,7 +21,9 @@ from ragkeep.ingest.pipeline import TextDocument
 from ragkeep.models import FileOutcome, IndexReport, LoadedDocument, PageSpan
 from ragkeep.resources import MemoryBudget
 
+from bigdoc import big_text, write_big_text
 from conftest import SCIFACT, run_cli
+from pipeline_fakes import HoldingTokenizer, indexer, write_texts
 
 # -- chunking a piece at a time -----------------------------------------------------------
 

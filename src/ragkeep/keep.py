@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ragkeep.cache.results import make_caches
 from ragkeep.config.settings import LoadedSettings, Settings, load_settings
 from ragkeep.embed.base import Embedder
-from ragkeep.embed.registry import EmbedderConfig, default_model_spec, get_embedder
+from ragkeep.embed.registry import default_model_spec, embedder_config, get_embedder
 from ragkeep.models.degradation import Part
 from ragkeep.resilience import BreakerConfig, CircuitBreaker
 from ragkeep.resources import MemoryBudget
@@ -120,15 +120,8 @@ class Keep:
         """The process-wide embedder for these settings, loaded on first use."""
         if self._embedder_factory is not None:
             return self._embedder_factory()
-        cfg = self.settings.embed
-        return get_embedder(
-            EmbedderConfig(
-                cfg.threads,
-                cfg.batch_size,
-                cfg.batch_tokens,
-                self.feature_flags.enabled("length_batching"),
-            )
-        )
+        length_batching = self.feature_flags.enabled("length_batching")
+        return get_embedder(embedder_config(self.settings, length_batching))
 
     # -- lifecycle -----------------------------------------------------------------------
 

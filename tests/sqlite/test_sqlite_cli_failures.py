@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from ragkeep import Keep
-from test_failure_matrix import DOCS, _clean, _healthy, _one_line_error
 
 from conftest import CliResult, run_cli, write
+from test_failure_matrix import DOCS, _clean, _healthy, _one_line_error
 
 
 @pytest.fixture(scope="module")
