@@ -10,27 +10,15 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
-
 from ragkeep import Keep
 
+import test_failure_matrix as matrix
 from conftest import CliResult, run_cli, write
 from test_failure_matrix import DOCS, _clean, _healthy, _one_line_error
 
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("corpus")
-    for name, text in DOCS.items():
-        write(root / name, text)
-    return root
-
-
-@pytest.fixture
-def data(tmp_path: Path, corpus: Path) -> Path:
-    data = tmp_path / "data"
-    assert run_cli("add", str(corpus), data_dir=data).code == 0
-    return data
+# The matrix's fixtures: three small documents, indexed in a fresh data dir per test.
+corpus = matrix.corpus
+data = matrix.data
 
 
 def test_disk_full_during_an_ingest_while_searches_run(data: Path, tmp_path: Path) -> None:
