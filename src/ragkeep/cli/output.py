@@ -206,6 +206,8 @@ def documents(docs: Sequence[DocumentInfo]) -> None:
 
 
 def status(st: StoreStatus) -> None:
+    from ragkeep.models import BreakerState
+
     table = _table(box=None, show_header=False)
     for key, value in (
         ("documents", st.documents),
@@ -216,7 +218,13 @@ def status(st: StoreStatus) -> None:
         ("schema version", st.schema_version),
         ("database", f"{st.database_path} ({st.database_bytes / 1e6:.1f} MB)"),
         ("cache", _cache_line(st.cache)),
-        *((str(b.part), _breaker_line(b)) for b in st.resilience.breakers),
+        # A part is listed only when it has failed lately: "ok" for an LLM that is not even
+        # configured would mislead.
+        *(
+            (str(b.part), _breaker_line(b))
+            for b in st.resilience.breakers
+            if b.state is not BreakerState.CLOSED or b.recent_failures
+        ),
         *(
             [("fallbacks", _fallbacks_line(st.resilience.fallbacks))]
             if st.resilience.fallbacks
@@ -231,7 +239,7 @@ def _breaker_line(b: BreakerStatus) -> str:
     from ragkeep.models import BreakerState
 
     if b.state is BreakerState.CLOSED:
-        return f"ok ({b.recent_failures} recent failure(s))" if b.recent_failures else "ok"
+        return f"working ({b.recent_failures} recent failure(s))"
     line = "circuit open" if b.state is BreakerState.OPEN else "circuit half-open (probing)"
     if b.last_error:
         line += f"; last error: {b.last_error}"
