@@ -100,9 +100,9 @@ MUTATIONS = [
     ),
     Mutation(
         "slow searches are logged",
-        "resources/slow.py",
-        "        if elapsed > threshold_s:",
-        "        if False:",
+        "services/querying.py",
+        "            if elapsed > self._slow_query_s:",
+        "            if False:",
         "tests/test_degradation.py::test_a_slow_search_is_logged_as_a_warning",
     ),
     Mutation(
