@@ -131,15 +131,22 @@ class Indexer:
         gone = {p for p in existing if p not in seen and any(is_under(p, s) for s in sources)}
         # A new path whose bytes equal a vanished document's is that document, moved.
         moved_from = {existing[p].content_hash: existing[p] for p in sorted(gone)}
-        if any(
-            existing.get(c.path) is None or existing[c.path].stamp != c.stamp for c in candidates
-        ):
+        # A file whose size, mtime and inode are as indexed is unchanged without being read:
+        # decided here, it costs no trip through the producer thread (most files of a sync).
+        todo: list[Candidate] = []
+        for c in candidates:
+            row = existing.get(c.path)
+            if row is not None and row.stamp == c.stamp:
+                report.results.append(FileResult(c.path, FileOutcome.UNCHANGED))
+            else:
+                todo.append(c)
+        if todo:
             # Load on this thread: native modules imported for the first time inside the
             # producer thread have crashed the process (seen with onnxruntime).
             self._tokenizer()
-        items = ((c, existing.get(c.path)) for c in candidates)
-        prepare = functools.partial(self._prepare_file, moved_from=moved_from)
-        self._run(items, len(candidates), prepare, report, progress)
+            items = ((c, existing.get(c.path)) for c in todo)
+            prepare = functools.partial(self._prepare_file, moved_from=moved_from)
+            self._run(items, len(todo), prepare, report, progress)
         gone -= {r.moved_from for r in report.results if r.moved_from is not None}
         if gone:
             self._store.delete_documents(sorted(gone))
