@@ -260,9 +260,8 @@ class Indexer:
         cancel: threading.Event,
         moved_from: dict[str, DocumentRow],
     ) -> _Item:
+        # Files with the indexed stamp never get here: sync_sources reports them unchanged.
         path, stamp = cand.path, cand.stamp
-        if row is not None and row.stamp == stamp:
-            return FileResult(path, FileOutcome.UNCHANGED)
         max_bytes = int(self._settings.ingest.max_file_mb * 1024 * 1024)
         if stamp.size > max_bytes:
             return _keep_or_skip(
