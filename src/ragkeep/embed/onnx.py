@@ -207,7 +207,7 @@ class OnnxMiniLM:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # ORT keeps a memory plan for every new input shape and grows its arena to the
         # largest: in a long-running process that was a step of ~15 MB RSS after the soak's
-        # warm-up (docs/benchmarks.md, "Soak"). Off, it measured no slower here.
+        # warm-up (docs/benchmarks.md, "Soak"). Off, the performance gate found nothing slower.
         opts.enable_mem_pattern = False
         # Fatal only: ORT's warnings (e.g. that a saved optimised graph is CPU-specific,
         # which is why its cache key holds the CPU flags) mean nothing to our users, and its
