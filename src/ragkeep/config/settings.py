@@ -280,6 +280,76 @@ class ResourceSettings(_Section):
     )
 
 
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "WARNING",
+        description="Log level. -v (INFO) and -vv (DEBUG) raise it for one CLI run, -q lowers "
+        "it to ERROR; a running server changes it with `ragkeep log-level` "
+        "(docs/logging.md).",
+    )
+    format: Literal["text", "json"] = Field(
+        "text", description="text: one readable line per record; json: one JSON object per line."
+    )
+    file: str | None = Field(
+        None, description="Write log records to this file (appended) instead of stderr."
+    )
+    queue_size: int = Field(
+        10000,
+        ge=10,
+        le=1_000_000,
+        description="Records waiting for the writer thread. When the sink falls behind, new "
+        "records are dropped and counted (ragkeep_log_records_dropped_total): logging never "
+        "blocks a search.",
+    )
+    sample_rate: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="Share of high-frequency INFO events (one per search, per ask, per "
+        "embedding batch) that are logged. Slow operations and warnings are always logged.",
+    )
+
+
+class HealthSettings(_Section):
+    """The monitoring table's thresholds (docs/observability.md); defaults are the playbook's."""
+
+    window_s: float = Field(
+        300.0, ge=10, le=86400, description="Rolling window `health` evaluates."
+    )
+    sample_s: float = Field(
+        5.0, ge=0.5, le=600, description="How often a server samples its metrics for the window."
+    )
+    min_requests: int = Field(
+        20,
+        ge=1,
+        description="Fewer searches and asks than this in the window: error rate, hit rate "
+        "and p95 say 'no data' rather than judge from a handful.",
+    )
+    error_rate_target: float = Field(0.02, ge=0, le=1, description="Error rate target (below).")
+    error_rate_alert: float = Field(0.05, ge=0, le=1, description="Error rate alert (above).")
+    error_rate_critical: float = Field(
+        0.10, ge=0, le=1, description="Error rate critical (above)."
+    )
+    memory_alert: float = Field(
+        0.80, gt=0, le=2, description="Memory alert: RSS above this share of the memory limit."
+    )
+    memory_critical: float = Field(
+        0.95, gt=0, le=2, description="Memory critical: RSS above this share of the limit."
+    )
+    hit_rate_target: float = Field(0.80, ge=0, le=1, description="Cache hit rate target (above).")
+    hit_rate_alert: float = Field(0.60, ge=0, le=1, description="Cache hit rate alert (below).")
+    hit_rate_critical: float = Field(
+        0.40, ge=0, le=1, description="Cache hit rate critical (below)."
+    )
+    p95_target_s: float = Field(0.5, gt=0, description="Search p95 latency target (below).")
+    p95_alert_s: float = Field(1.0, gt=0, description="Search p95 latency alert (above).")
+    p95_critical_s: float = Field(2.0, gt=0, description="Search p95 latency critical (above).")
+    ready_on: tuple[Literal["error_rate", "memory", "cache_hit_rate", "query_p95"], ...] = Field(
+        ("error_rate", "memory", "cache_hit_rate", "query_p95"),
+        description="Metrics whose critical state makes /readyz answer 503.",
+    )
+
+
 class ServerSettings(_Section):
     host: str = Field(
         "127.0.0.1",
@@ -354,6 +424,8 @@ class Settings(BaseSettings):
     cache: CacheSettings = CacheSettings()
     resources: ResourceSettings = ResourceSettings()
     server: ServerSettings = ServerSettings()
+    logging: LoggingSettings = LoggingSettings()
+    health: HealthSettings = HealthSettings()
     flags: dict[str, bool] = Field(
         default_factory=dict, description="Feature flags forced on or off (see `ragkeep flags`)."
     )
