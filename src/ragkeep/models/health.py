@@ -47,16 +47,14 @@ class Thresholds:
     higher_is_worse: bool = True
 
     def level(self, value: float) -> Level:
-        if self.higher_is_worse:
-            worse = value.__gt__
-        else:
-            worse = value.__lt__
-        if worse(self.critical):
-            return Level.CRITICAL
-        if worse(self.alert):
-            return Level.ALERT
-        if worse(self.target):
-            return Level.ABOVE_TARGET
+        sign = 1.0 if self.higher_is_worse else -1.0
+        for bound, level in (
+            (self.critical, Level.CRITICAL),
+            (self.alert, Level.ALERT),
+            (self.target, Level.ABOVE_TARGET),
+        ):
+            if sign * value > sign * bound:
+                return level
         return Level.OK
 
 
