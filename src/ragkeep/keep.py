@@ -8,11 +8,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ragkeep.cache.results import make_caches
+from ragkeep.cache.results import Caches, make_caches
 from ragkeep.config.settings import LoadedSettings, Settings, load_settings
 from ragkeep.embed.base import Embedder
 from ragkeep.embed.registry import default_model_spec, embedder_config, get_embedder
 from ragkeep.models.degradation import Part
+from ragkeep.observability.collector import KeepCollector
+from ragkeep.observability.observer import Observer
 from ragkeep.resilience import BreakerConfig, CircuitBreaker
 from ragkeep.resources import MemoryBudget
 from ragkeep.search.engine import Searcher
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
         SearchResults,
         StoreStatus,
     )
+    from ragkeep.models.health import HealthReport
 
 __all__ = ["Keep"]
 
@@ -87,6 +90,13 @@ class Keep:
         except BaseException:
             self.store.close()
             raise
+        self.observer = Observer(
+            self.settings,
+            self.store,
+            self._cache_counts,
+            lambda: self._caches is not None and self.feature_flags.enabled("caching"),
+        )
+        metrics = self.observer.metrics
         embed = self.settings.embed
         query_embedder = QueryEmbedder(
             self.embedder,
@@ -97,6 +107,7 @@ class Keep:
                     embed.breaker_failures, embed.breaker_window_s, embed.breaker_cooldown_s
                 ),
             ),
+            metrics.embed,
         )
         llm = self.settings.llm
         llm_breaker = CircuitBreaker(
@@ -112,9 +123,24 @@ class Keep:
             embeddings=self._caches.embeddings if self._caches else None,
             max_terms=MemoryBudget.from_settings(self.settings).query_term_entries,
         )
-        self.indexing = IndexingService(self.store, self.embedder, self.settings)
-        self.querying = QueryService(searcher, self.settings, self.feature_flags, llm_breaker)
+        self.indexing = IndexingService(self.store, self.embedder, self.settings, metrics)
+        self.querying = QueryService(
+            searcher, self.settings, self.feature_flags, llm_breaker, metrics
+        )
         self.admin = AdminService(self.store, self._caches, self.embedder, self.querying.resilience)
+        metrics.add_collector(KeepCollector(self))
+
+    @property
+    def caches(self) -> Caches | None:
+        """The result and query-embedding caches (None when caching is off)."""
+        return self._caches
+
+    def _cache_counts(self) -> tuple[int, int]:
+        if self._caches is None:
+            return 0, 0
+        tiers = self._caches.results.lifetime()
+        memory, persistent = tiers["memory"], tiers["persistent"]
+        return memory.hits + persistent.hits, memory.hits + memory.misses
 
     def embedder(self) -> Embedder:
         """The process-wide embedder for these settings, loaded on first use."""
@@ -126,10 +152,13 @@ class Keep:
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
-        self.querying.close()
-        if self._caches is not None:
-            self._caches.results.flush_stats()
-        self.store.close()
+        try:
+            self.observer.close()  # records this process's statistics in the index
+            self.querying.close()
+            if self._caches is not None:
+                self._caches.results.flush_stats()
+        finally:
+            self.store.close()
 
     def __enter__(self) -> Keep:
         return self
@@ -195,6 +224,11 @@ class Keep:
 
     def status(self) -> StoreStatus:
         return self.admin.status()
+
+    def health(self) -> HealthReport:
+        """The monitoring table over `health.window_s`, from the statistics every process
+        recorded in this index (a running server's live window: GET /api/health)."""
+        return self.observer.recorded_report()
 
     def documents(self) -> list[DocumentInfo]:
         return self.admin.documents()

@@ -75,6 +75,10 @@ class ResultCache:
         self._store = store
         self._generation = -1
         self._lock = threading.Lock()
+        # Counters already flushed or reset: the metrics need totals that never go back.
+        self._retired = {"memory": CacheStats(), "persistent": CacheStats()}
+        self.purges = 0  # times a newer generation dropped the memory tier's older entries
+        self.purged_entries = 0
 
     def key(self, request: Mapping[str, Any], generation: int) -> str:
         return fingerprint(
@@ -106,7 +110,9 @@ class ResultCache:
     def _observe(self, generation: int) -> None:
         with self._lock:
             if generation > self._generation:
-                self.memory.drop_tags_below(generation)
+                if self._generation >= 0:
+                    self.purges += 1
+                self.purged_entries += self.memory.drop_tags_below(generation)
                 self._generation = generation
 
     def clear(self) -> int:
@@ -136,8 +142,7 @@ class ResultCache:
             self._store.cache.add_stats(rows)
         except StoreError:
             return  # statistics are best-effort
-        self.memory.stats = CacheStats()
-        self.persistent.stats = CacheStats()
+        self._retire_live_stats()
 
     def totals(self) -> dict[str, TierStats]:
         """Per tier, the shared totals plus what this process has not flushed yet."""
@@ -150,6 +155,16 @@ class ResultCache:
 
     def reset_stats(self) -> None:
         self._store.cache.reset_stats()
+        self._retire_live_stats()
+
+    def lifetime(self) -> dict[str, TierStats]:
+        """Per tier, this process's counters since it opened the index (never reset)."""
+        live = {"memory": self.memory.stats, "persistent": self.persistent.stats}
+        return {tier: self._retired[tier].add(live[tier]).frozen() for tier in live}
+
+    def _retire_live_stats(self) -> None:
+        self._retired["memory"] = self._retired["memory"].add(self.memory.stats)
+        self._retired["persistent"] = self._retired["persistent"].add(self.persistent.stats)
         self.memory.stats = CacheStats()
         self.persistent.stats = CacheStats()
 

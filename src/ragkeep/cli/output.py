@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         SearchHit,
         StoreStatus,
     )
+    from ragkeep.models.health import HealthReport
 
 
 # rich is imported on first use: `--json` output (what scripts read) never pays for it.
@@ -232,6 +233,36 @@ def status(st: StoreStatus) -> None:
         ),
     ):
         table.add_row(f"[bold]{key}[/]", escape(str(value)))
+    _out().print(table)
+
+
+_LEVEL_STYLE = {
+    "ok": "green",
+    "no data": "dim",
+    "above target": "yellow",
+    "alert": "bold yellow",
+    "critical": "bold red",
+}
+
+
+def health(report: HealthReport, where: str) -> None:
+    """One line per metric: its value, level and thresholds; the overall level first."""
+    from ragkeep.observability.health import LABELS, format_value, threshold_text
+
+    level = report.level.value
+    _out().print(
+        f"health of {escape(where)} over the last {report.window_s:g} s: "
+        f"[{_LEVEL_STYLE[level]}]{level}[/]"
+    )
+    table = _table(box=None, show_header=False, pad_edge=False)
+    for row in report.rows:
+        detail = f"{threshold_text(row)}" + (f" ({row.detail})" if row.detail else "")
+        table.add_row(
+            f"  {LABELS[row.metric]}",
+            format_value(row),
+            f"[{_LEVEL_STYLE[row.level.value]}]{row.level.value}[/]",
+            escape(detail),
+        )
     _out().print(table)
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ragkeep.config.settings import Settings
 from ragkeep.embed.base import Embedder, Tokenizer
@@ -33,6 +33,7 @@ from ragkeep.store.records import DocumentRow, FileStamp, NewChunk, NewDocument
 
 if TYPE_CHECKING:
     from ragkeep.embed.base import Vectors
+    from ragkeep.observability.metrics import Metrics, OperationMetrics
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -43,6 +44,7 @@ class _HasPath(Protocol):
 
 
 _T = TypeVar("_T", bound=_HasPath)
+_R = TypeVar("_R")
 
 _QUEUE_DEPTH = 64  # prepared documents waiting for the embedder, at most
 _GROUP_CHUNKS = 128  # chunks embedded together across documents, for full batches
@@ -96,11 +98,14 @@ class Indexer:
         embedder: Callable[[], Embedder],
         settings: Settings,
         tokenizer: Callable[[], Tokenizer],
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._embedder = embedder
         self._tokenizer = tokenizer
         self._settings = settings
+        self._embed_metrics = metrics.ingest_embed if metrics is not None else None
+        self._commit_metrics = metrics.commit if metrics is not None else None
         self._rules = WalkRules(
             ignore=frozenset(settings.ingest.ignore), include_hidden=settings.ingest.include_hidden
         )
@@ -239,12 +244,14 @@ class Indexer:
         vectors: dict[str, bytes] = {}
         for at in range(0, len(missing), EMBED_UNIT):
             unit = missing[at : at + EMBED_UNIT]
-            matrix = embedding.embed(self._embedder(), [wanted[h] for h in unit])
+            matrix = _timed(
+                self._embed_metrics, embedding.embed, self._embedder(), [wanted[h] for h in unit]
+            )
             vectors.update((h, matrix[i].tobytes()) for i, h in enumerate(unit))
         results = []
         for p in group:
             mine = {c.text_hash: vectors[c.text_hash] for c in p.chunks if c.text_hash in vectors}
-            self._store.replace_document(p.doc, p.chunks, mine)
+            _timed(self._commit_metrics, self._store.replace_document, p.doc, p.chunks, mine)
             outcome = FileOutcome.UPDATED if p.existed else FileOutcome.ADDED
             results.append(
                 FileResult(p.doc.path, outcome, chunks=len(p.chunks), warnings=p.warnings)
@@ -348,6 +355,20 @@ class _EmbedTally:
             return None
         after = stats_of(self._embedder)
         return run_stats(self._before, after) if after is not None else None
+
+
+def _timed(observed: OperationMetrics | None, call: Callable[..., _R], *args: Any) -> _R:
+    """Run `call`, observed in the metrics (a failure counts as an error)."""
+    if observed is None:
+        return call(*args)
+    started = time.perf_counter()
+    try:
+        result = call(*args)
+    except Exception:
+        observed.failed(time.perf_counter() - started)
+        raise
+    observed.observe(time.perf_counter() - started)
+    return result
 
 
 def _item_bytes(item: _Item, dimension: int) -> int:

@@ -68,6 +68,25 @@ class HealthRow:
     samples: int  # how many requests or lookups the value is computed from
     detail: str = ""
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HealthRow:
+        t = Thresholds(
+            float(data["target"]),
+            float(data["alert"]),
+            float(data["critical"]),
+            bool(data["higher_is_worse"]),
+        )
+        value = data["value"]
+        return cls(
+            Metric(data["metric"]),
+            None if value is None else float(value),
+            str(data["unit"]),
+            t,
+            Level(data["level"]),
+            int(data["samples"]),
+            str(data.get("detail", "")),
+        )
+
     def __json__(self) -> dict[str, Any]:
         t = self.thresholds
         return {
@@ -110,6 +129,16 @@ class HealthReport:
     @property
     def exit_code(self) -> int:
         return self.level.exit_code
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HealthReport:
+        """A report as GET /api/health sends it (ValueError/KeyError/TypeError if not one)."""
+        return cls(
+            str(data["source"]),
+            float(data["window_s"]),
+            tuple(HealthRow.from_json(r) for r in data["rows"]),
+            tuple(HealthPoint(**p) for p in data.get("history", ())),
+        )
 
     def row(self, metric: Metric) -> HealthRow:
         return next(r for r in self.rows if r.metric is metric)

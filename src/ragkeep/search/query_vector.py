@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -17,6 +18,8 @@ from ragkeep.resilience import CircuitBreaker
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from ragkeep.observability.metrics import OperationMetrics
 
 _T = TypeVar("_T")
 
@@ -55,11 +58,16 @@ class _DaemonWorker:
 
 class QueryEmbedder:
     def __init__(
-        self, embedder: Callable[[], Embedder], timeout_s: float, breaker: CircuitBreaker
+        self,
+        embedder: Callable[[], Embedder],
+        timeout_s: float,
+        breaker: CircuitBreaker,
+        metrics: OperationMetrics | None = None,
     ) -> None:
         self._embedder = embedder
         self._timeout_s = timeout_s
         self.breaker = breaker
+        self._metrics = metrics
         self._worker = _DaemonWorker("ragkeep-query-embed")
 
     def vector(self, query: str) -> npt.NDArray[np.float32]:
@@ -67,15 +75,20 @@ class QueryEmbedder:
         than the deadline, or its breaker is open."""
         if not self.breaker.allow():
             raise EmbedderUnavailableError(self.breaker.describe_open())
+        started = time.perf_counter()
         try:
             vec = self._run(query)
         except EmbedderUnavailableError as exc:
             self.breaker.failure(str(exc))
+            if self._metrics is not None:
+                self._metrics.failed(time.perf_counter() - started)
             raise
         except BaseException:  # interrupted: no verdict on the embedder
             self.breaker.abandon()
             raise
         self.breaker.success()
+        if self._metrics is not None:
+            self._metrics.observe(time.perf_counter() - started)
         return vec
 
     def _run(self, query: str) -> npt.NDArray[np.float32]:

@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from ragkeep import __version__
 from ragkeep.keep import Keep
 from ragkeep.server import errors
-from ragkeep.server.routes import admin, health, library, query
+from ragkeep.server.routes import admin, health, library, observability, query
 from ragkeep.server.security import (
     BodyLimit,
     HostCheck,
@@ -49,6 +49,7 @@ def create_app(keep: Keep, *, bind_host: str = "127.0.0.1") -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Load the model off the event loop: /healthz answers at once, /readyz once loaded.
         threading.Thread(target=_load_model, args=(state,), daemon=True).start()
+        state.keep.observer.start_sampling()
         yield
         if not state.jobs.stop(JOB_STOP_TIMEOUT_S):
             log.warning("the running job did not stop within %.0f s", JOB_STOP_TIMEOUT_S)
@@ -64,7 +65,7 @@ def create_app(keep: Keep, *, bind_host: str = "127.0.0.1") -> FastAPI:
     )
     app.state.ragkeep = state
     errors.install(app)
-    for router in (query.router, library.router, admin.router, health.router):
+    for router in (query.router, library.router, admin.router, health.router, observability.router):
         app.include_router(router)
     upload_limit = int(cfg.upload_max_mb * 1024 * 1024) + library.MULTIPART_OVERHEAD
     app.add_api_route(

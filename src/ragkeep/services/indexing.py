@@ -21,23 +21,31 @@ from ragkeep.store.base import Removal, Store
 if TYPE_CHECKING:
     from ragkeep.ingest.pipeline import Indexer, ProgressFn, TextDocument
     from ragkeep.models import IndexReport
+    from ragkeep.observability.metrics import Metrics
 
 GC_MIN_VECTORS = 1000  # below this, unreferenced vectors cost less than collecting them
 WaitFn = Callable[[], None]
 
 
 class IndexingService:
-    def __init__(self, store: Store, embedder: Callable[[], Embedder], settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        embedder: Callable[[], Embedder],
+        settings: Settings,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._store = store
         self._embedder = embedder
         self._settings = settings
+        self._metrics = metrics
 
     @functools.cached_property
     def _indexer(self) -> Indexer:
         # Imported on first write: a search never loads the ingest pipeline or the loaders.
         from ragkeep.ingest.pipeline import Indexer
 
-        return Indexer(self._store, self._embedder, self._settings, minilm_tokenizer)
+        return Indexer(self._store, self._embedder, self._settings, minilm_tokenizer, self._metrics)
 
     def add(
         self,

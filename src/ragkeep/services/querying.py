@@ -24,6 +24,7 @@ from ragkeep.services.flags import FlagService
 if TYPE_CHECKING:
     from ragkeep.answer.llm import LLMClient
     from ragkeep.models import Answer, AskEvent, SearchHit, SearchResults
+    from ragkeep.observability.metrics import Metrics, OperationMetrics
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,11 @@ class QueryService:
         settings: Settings,
         flags: FlagService,
         llm_breaker: CircuitBreaker,
+        metrics: Metrics | None = None,
     ) -> None:
         self._searcher = searcher
+        self._searches = metrics.search if metrics is not None else None
+        self._asks = metrics.ask if metrics is not None else None
         self._settings = settings
         self._flags = flags
         self._client: LLMClient | None = None
@@ -55,36 +59,66 @@ class QueryService:
     ) -> SearchResults:
         """The best hits, a sequence; `degraded` says when BM25 answered for a failed
         embedder. A dense search then raises EmbedderUnavailableError."""
-        request = SearchRequest(
+        return self._search(self._request(query, k, mode, collapse, candidates), self._searches)
+
+    def _request(
+        self,
+        query: str,
+        k: int | None,
+        mode: SearchMode | str | None,
+        collapse: bool | None = None,
+        candidates: int | None = None,
+    ) -> SearchRequest:
+        return SearchRequest(
             query=query,
             k=k or self._settings.search.k,
             mode=SearchMode(mode or self._settings.search.mode),
             collapse=self._flags.enabled("collapse_documents") if collapse is None else collapse,
             candidates=candidates,
         )
+
+    def _search(self, request: SearchRequest, observed: OperationMetrics | None) -> SearchResults:
         # Timed inline, not with warn_if_slow: a cached search takes ~60 µs, and a context
         # manager plus formatting its label on every call measured +20% (the perf gate).
         started = time.perf_counter()
         try:
-            return self._searcher.search(request)
-        finally:
-            elapsed = time.perf_counter() - started
-            if elapsed > self._slow_query_s:
-                # The query text stays out of the log: it may be private.
-                log.warning(
-                    "slow: a %s search took %.2f s (threshold %g s)",
-                    request.mode.value,
-                    elapsed,
-                    self._slow_query_s,
-                )
+            results = self._searcher.search(request)
+        except Exception:
+            if observed is not None:
+                observed.failed(time.perf_counter() - started)
+            raise
+        elapsed = time.perf_counter() - started
+        if observed is not None:
+            observed.observe(elapsed)
+        if elapsed > self._slow_query_s:
+            # The query text stays out of the log: it may be private.
+            log.warning(
+                "slow: a %s search took %.2f s (threshold %g s)",
+                request.mode.value,
+                elapsed,
+                self._slow_query_s,
+            )
+        return results
 
     def ask_stream(self, question: str, k: int | None = None) -> Generator[AskEvent, None, None]:
         """The answer as events: the passages, then the LLM's tokens as they arrive, any
         notice (no LLM, or it failed), the citations, and last the finished Answer.
         Raises ValueError (on first iteration) when the LLM settings cannot be used."""
+        started = time.perf_counter()
+        try:
+            yield from self._ask_events(question, k or self._settings.llm.ask_k)
+        except Exception:
+            if self._asks is not None:
+                self._asks.failed(time.perf_counter() - started)
+            raise
+        # A caller that stops early (GeneratorExit) is not counted: the answer never ended.
+        if self._asks is not None:
+            self._asks.observe(time.perf_counter() - started)
+
+    def _ask_events(self, question: str, k: int) -> Iterator[AskEvent]:
         from ragkeep.models import NoticeEvent, PassagesEvent
 
-        results = self._passages_for(question, k or self._settings.llm.ask_k)
+        results = self._passages_for(question, k)
         yield PassagesEvent(results.hits)
         for degradation in results.degraded:
             yield NoticeEvent(f"The {degradation.message()}.")
@@ -114,13 +148,14 @@ class QueryService:
     def _passages_for(self, question: str, k: int) -> SearchResults:
         """The search an answer is grounded in: an answer needs passages more than it needs
         dense retrieval, so a dense-only default falls back to BM25 too."""
+        # Not counted as searches: the ask is the request (and is counted).
         try:
-            return self.search(question, k)
+            return self._search(self._request(question, k, None), None)
         except EmbedderUnavailableError as exc:
             from dataclasses import replace
 
             FALLBACKS.record(Part.EMBEDDER)
-            results = self.search(question, k, SearchMode.BM25)
+            results = self._search(self._request(question, k, SearchMode.BM25), None)
             return replace(results, degraded=(Degradation(Part.EMBEDDER, "bm25", str(exc)),))
 
     def _answer(self, question: str, results: SearchResults) -> Iterator[AskEvent]:

@@ -13,7 +13,7 @@ order ties by location (`search/ordering.py`) and results never depend on insert
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -284,6 +284,19 @@ class Store(Protocol):
     def unreferenced_vectors(self) -> int: ...
 
     def collect_garbage(self) -> int: ...
+
+    # -- operation statistics (`ragkeep health` without a server) --------------------------
+
+    def record_op_stats(
+        self, minute: int, sums: Mapping[str, int], maxima: Mapping[str, int]
+    ) -> None:
+        """Add `sums` to the minute's counters and raise its `maxima`; forget minutes older
+        than a week. Best-effort for the caller: a busy store raises StoreError."""
+        ...
+
+    def op_stats(self, since_minute: int) -> list[tuple[int, str, int]]:
+        """(minute, name, value) rows recorded from `since_minute` on."""
+        ...
 
     # -- flags and maintenance -----------------------------------------------------------
 

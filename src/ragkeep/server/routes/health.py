@@ -9,6 +9,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
+from ragkeep.observability.health import not_ready
 from ragkeep.server.state import ServerState, server_state
 
 router = APIRouter(tags=["health"])
@@ -22,10 +23,11 @@ async def healthz() -> Any:
 
 @router.get(
     "/readyz",
-    summary="The store opens and the embedding model is loaded",
+    summary="The store opens, the embedding model is loaded, and no metric is critical",
     description="200 `ready`; 200 `degraded` when the model failed to load (searches answer "
-    "from BM25 alone, `problems` says why); 503 `not ready` while the model is loading or "
-    "when the store cannot be read.",
+    "from BM25 alone, `problems` says why); 503 `not ready` while the model is loading, "
+    "when the store cannot be read, or when a metric of health.ready_on is critical "
+    "(GET /api/health).",
 )
 async def readyz(state: State) -> JSONResponse:
     problems: list[str] = []
@@ -33,6 +35,8 @@ async def readyz(state: State) -> JSONResponse:
         await anyio.to_thread.run_sync(state.keep.store.generation)
     except Exception as exc:
         problems.append(f"store: {exc}")
+    report = await anyio.to_thread.run_sync(state.keep.observer.live_report)
+    problems.extend(not_ready(report, state.keep.settings.health))
     if not problems and state.model_error is not None:
         body = {"status": "degraded", "problems": [f"model: {state.model_error}"]}
         return JSONResponse(body, status_code=200)

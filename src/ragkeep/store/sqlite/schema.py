@@ -99,6 +99,16 @@ MIGRATIONS: tuple[str, ...] = (
     """
     INSERT OR IGNORE INTO meta(key, value) VALUES ('state_id', lower(hex(randomblob(16))));
     """,
+    # v4: what each process did, per minute (request and error counts, latency buckets, cache
+    # lookups, peak memory), so `ragkeep health` can judge an index no server is running on.
+    """
+    CREATE TABLE op_stats (
+        minute INTEGER NOT NULL,
+        name   TEXT NOT NULL,
+        value  INTEGER NOT NULL,
+        PRIMARY KEY (minute, name)
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

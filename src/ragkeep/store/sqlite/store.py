@@ -14,7 +14,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,6 +51,8 @@ DB_FILE_NAME = "ragkeep.db"  # the default file in the data dir
 WRITER_LOCK = "writer.lock"  # beside the database: serialises add/sync/remove across processes
 _DOC_COLUMNS = "id, path, title, size, mtime_ns, inode, content_hash, chunk_count, indexed_at"
 _MB = 1024 * 1024
+STATS_WAIT_S = 0.25  # statistics are best-effort: a busy store costs them, not the caller
+OP_STATS_KEEP_MIN = 7 * 24 * 60  # minutes of operation statistics kept
 # Tables every ragkeep schema version has; a SQLite file without them is something else.
 _OWN_TABLES = frozenset({"meta", "documents", "chunks"})
 
@@ -630,6 +632,35 @@ class SqliteStore:
             rows=np.array(rows, dtype=np.int64),
             matrix=matrix.reshape(len(blobs), self.dimension),
         )
+
+    # -- operation statistics ------------------------------------------------------------
+
+    def record_op_stats(
+        self, minute: int, sums: Mapping[str, int], maxima: Mapping[str, int]
+    ) -> None:
+        with self.write(wait_s=STATS_WAIT_S) as c:
+            c.executemany(
+                "INSERT INTO op_stats(minute, name, value) VALUES (?, ?, ?) "
+                "ON CONFLICT(minute, name) DO UPDATE SET value = value + excluded.value",
+                [(minute, n, v) for n, v in sorted(sums.items())],
+            )
+            c.executemany(
+                "INSERT INTO op_stats(minute, name, value) VALUES (?, ?, ?) "
+                "ON CONFLICT(minute, name) DO UPDATE SET value = max(value, excluded.value)",
+                [(minute, n, v) for n, v in sorted(maxima.items())],
+            )
+            c.execute("DELETE FROM op_stats WHERE minute < ?", (minute - OP_STATS_KEEP_MIN,))
+
+    def op_stats(self, since_minute: int) -> list[tuple[int, str, int]]:
+        with self.read() as c:
+            return [
+                (int(m), str(n), int(v))
+                for m, n, v in c.execute(
+                    "SELECT minute, name, value FROM op_stats WHERE minute >= ? "
+                    "ORDER BY minute, name",
+                    (since_minute,),
+                )
+            ]
 
     # -- flags and status ----------------------------------------------------------------
 

@@ -1,0 +1,89 @@
+"""`ragkeep health`: the monitoring table, from a running server or from the index."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from ragkeep.models.health import HealthReport, Level
+
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help="A running `ragkeep serve`, e.g. http://127.0.0.1:8765: judge its live window. "
+        "Without it: the statistics every process recorded in the local index.",
+    ),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        help="The server's bearer token. Default: $RAGKEEP_SERVER__TOKEN.",
+        show_default=False,
+    ),
+]
+TIMEOUT_S = 10.0
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(health)
+
+
+def health(
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Error rate, memory, cache hit rate and search p95 against their thresholds.
+
+    Exit 0 while no metric alerts, 1 on an alert, 2 on critical (or when the server cannot
+    be reached). Thresholds and the window are the `health.*` settings.
+    """
+    from ragkeep.cli import output
+    from ragkeep.cli.app import open_keep
+
+    if url is not None:
+        report, where = fetch_report(url, token), url
+    else:
+        with open_keep() as keep:
+            report, where = keep.health(), str(keep.data_dir)
+    if json_:
+        output.print_json(report)
+    else:
+        output.health(report, where)
+    raise typer.Exit(report.exit_code)
+
+
+def fetch_report(url: str, token: str | None) -> HealthReport:
+    """GET /api/health; a server that cannot be reached or answers oddly exits 2."""
+    import httpx
+
+    from ragkeep.cli import output
+
+    token = token or os.environ.get("RAGKEEP_SERVER__TOKEN") or None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    endpoint = url.rstrip("/") + "/api/health"
+    try:
+        response = httpx.get(endpoint, headers=headers, timeout=TIMEOUT_S)
+        response.raise_for_status()
+        return HealthReport.from_json(response.json())
+    except httpx.HTTPStatusError as exc:
+        output.error(f"{endpoint} answered {exc.response.status_code}: {_reason(exc.response)}")
+    except httpx.HTTPError as exc:
+        output.error(f"cannot reach {endpoint}: {exc or type(exc).__name__}")
+    except (ValueError, KeyError, TypeError):
+        output.error(f"{endpoint} did not answer with a health report")
+    raise typer.Exit(Level.CRITICAL.exit_code)
+
+
+def _reason(response: object) -> str:
+    import httpx
+
+    assert isinstance(response, httpx.Response)
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200] or response.reason_phrase
