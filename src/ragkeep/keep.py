@@ -136,11 +136,7 @@ class Keep:
         return self._caches
 
     def _cache_counts(self) -> tuple[int, int]:
-        if self._caches is None:
-            return 0, 0
-        tiers = self._caches.results.lifetime()
-        memory, persistent = tiers["memory"], tiers["persistent"]
-        return memory.hits + persistent.hits, memory.hits + memory.misses
+        return self._caches.results.lookups() if self._caches is not None else (0, 0)
 
     def embedder(self) -> Embedder:
         """The process-wide embedder for these settings, loaded on first use."""

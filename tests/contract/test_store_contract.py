@@ -173,3 +173,20 @@ def test_check_finds_a_healthy_store_healthy(store: Store) -> None:
 
     checks = store.check(repair=False, embed=embed)  # type: ignore[arg-type]
     assert checks and all(c.ok and not c.repaired for c in checks)
+
+
+def test_operation_statistics_add_up_per_minute_and_keep_maxima(store: Store) -> None:
+    store.record_op_stats(100, {"search.requests": 3, "search.errors": 1}, {"rss.max": 500})
+    store.record_op_stats(100, {"search.requests": 2}, {"rss.max": 400})
+    store.record_op_stats(101, {"search.requests": 1}, {"rss.max": 900})
+    assert store.op_stats(100) == [
+        (100, "rss.max", 500),
+        (100, "search.errors", 1),
+        (100, "search.requests", 5),
+        (101, "rss.max", 900),
+        (101, "search.requests", 1),
+    ]
+    assert store.op_stats(101) == [(101, "rss.max", 900), (101, "search.requests", 1)]
+    # A week later the old minutes are forgotten.
+    store.record_op_stats(101 + 7 * 24 * 60 + 1, {"search.requests": 1}, {})
+    assert [m for m, _, _ in store.op_stats(0)] == [101 + 7 * 24 * 60 + 1]

@@ -162,6 +162,13 @@ class ResultCache:
         live = {"memory": self.memory.stats, "persistent": self.persistent.stats}
         return {tier: self._retired[tier].add(live[tier]).frozen() for tier in live}
 
+    def lookups(self) -> tuple[int, int]:
+        """(hits in either tier, lookups) since this process opened the index: every lookup
+        tries the memory tier first, so its hits and misses count the lookups."""
+        tiers = self.lifetime()
+        memory, persistent = tiers["memory"], tiers["persistent"]
+        return memory.hits + persistent.hits, memory.hits + memory.misses
+
     def _retire_live_stats(self) -> None:
         self._retired["memory"] = self._retired["memory"].add(self.memory.stats)
         self._retired["persistent"] = self._retired["persistent"].add(self.persistent.stats)

@@ -104,16 +104,19 @@ class QueryService:
         """The answer as events: the passages, then the LLM's tokens as they arrive, any
         notice (no LLM, or it failed), the citations, and last the finished Answer.
         Raises ValueError (on first iteration) when the LLM settings cannot be used."""
+        from ragkeep.models import DoneEvent
+
         started = time.perf_counter()
         try:
-            yield from self._ask_events(question, k or self._settings.llm.ask_k)
+            for event in self._ask_events(question, k or self._settings.llm.ask_k):
+                # Counted when the answer is done: a consumer may stop right after it.
+                if isinstance(event, DoneEvent) and self._asks is not None:
+                    self._asks.observe(time.perf_counter() - started)
+                yield event
         except Exception:
             if self._asks is not None:
                 self._asks.failed(time.perf_counter() - started)
             raise
-        # A caller that stops early (GeneratorExit) is not counted: the answer never ended.
-        if self._asks is not None:
-            self._asks.observe(time.perf_counter() - started)
 
     def _ask_events(self, question: str, k: int) -> Iterator[AskEvent]:
         from ragkeep.models import NoticeEvent, PassagesEvent
