@@ -190,3 +190,30 @@ def test_commands_that_search_nothing_write_nothing(indexed: Path) -> None:
         run_cli(*args, data_dir=indexed)
     with Keep(indexed) as keep:
         assert keep.store.op_stats(0) == []
+
+
+def test_observations_from_many_threads_are_all_counted() -> None:
+    import threading
+
+    from ragkeep.observability.metrics import OperationMetrics
+
+    op = OperationMetrics(Operation.SEARCH)
+    per_thread = 3 * OperationMetrics.FOLD_AT + 7  # several folds race with the appends
+
+    def work() -> None:
+        for i in range(per_thread):
+            op.observe(0.0001 if i % 2 else 0.3)
+        op.failed(0.0001)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    counts = op.counts()
+    assert counts.requests == 8 * (per_thread + 1)
+    assert counts.errors == 8
+    fast = 8 * (per_thread // 2 + 1)  # the odd i's and the failures
+    assert counts.buckets[0] == fast
+    assert counts.buckets[LATENCY_BUCKETS.index(0.5)] == counts.requests
+    assert op.seconds_total() == pytest.approx(0.0001 * fast + 0.3 * (counts.requests - fast))

@@ -1,20 +1,29 @@
 """Prometheus metrics of one open index (docs/observability.md lists every one).
 
-Operations are counted where they happen, with one histogram observation each (about 2 µs,
-measured against a ~60 µs cached search). Everything else — cache counters, fallbacks,
-breakers, memory, the embedder, the index's size, the flags — is read when /metrics is
-scraped, so it costs nothing between scrapes. Labels are bounded: operation names, cache
-tiers, parts, flag names; never query text or paths.
+Operations are counted where they happen, with one observation each (a list append, about
+0.1 µs against a ~60 µs cached search: see OperationMetrics). Everything else — cache
+counters, fallbacks, breakers, memory, the embedder, the index's size, the flags — is read
+when /metrics is scraped, so it costs nothing between scrapes. Labels are bounded: operation
+names, cache tiers, parts, flag names; never query text or paths.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import math
+import threading
+from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import accumulate
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
@@ -52,24 +61,67 @@ REQUESTS = (Operation.SEARCH, Operation.ASK)
 
 
 class OperationMetrics:
-    """One operation's latency histogram (its count is the number of requests) and errors."""
+    """One operation's latency histogram (its count is the number of calls) and its errors.
 
-    __slots__ = ("_errors", "observe")
+    Not prometheus_client's Histogram: its observe() takes a lock per bucket and costs about
+    2.3 µs, 4% of a cached search. Here an observation is one list append (atomic, ~0.1 µs);
+    observations are folded into the bucket counts when read, or every FOLD_AT of them, so
+    the list stays small. The registry and the exposition are still prometheus_client's.
+    """
 
-    def __init__(self, latency: Histogram, errors: Counter, operation: Operation) -> None:
-        # Bound once: resolving a labelled child costs a dict lookup and a lock per call.
-        self.observe: Callable[[float], None] = latency.labels(operation.value).observe
-        self._errors = errors.labels(operation.value)
+    FOLD_AT = 4096
+
+    __slots__ = ("_counts", "_errors", "_lock", "_pending", "_sum", "operation")
+
+    def __init__(self, operation: Operation) -> None:
+        self.operation = operation
+        self._pending: list[float] = []
+        self._lock = threading.Lock()
+        self._counts = [0] * (len(LATENCY_BUCKETS) + 1)
+        self._sum = 0.0
+        self._errors = 0
+
+    def observe(self, seconds: float) -> None:
+        pending = self._pending
+        pending.append(seconds)
+        if len(pending) >= self.FOLD_AT:
+            self._fold()
 
     def failed(self, seconds: float) -> None:
-        """A failed call: counted as a request (with its latency) and as an error."""
+        """A failed call: counted as a call (with its latency) and as an error."""
+        with self._lock:
+            self._errors += 1
         self.observe(seconds)
-        self._errors.inc()
+
+    def counts(self) -> OperationCounts:
+        with self._lock:
+            self._fold_locked()
+            return OperationCounts(sum(self._counts), self._errors, tuple(accumulate(self._counts)))
+
+    def seconds_total(self) -> float:
+        with self._lock:
+            self._fold_locked()
+            return self._sum
+
+    def _fold(self) -> None:
+        with self._lock:
+            self._fold_locked()
+
+    def _fold_locked(self) -> None:
+        pending = self._pending
+        n = len(pending)
+        taken = pending[:n]
+        # Appends that raced with the copy went to the end: they stay for the next fold.
+        del pending[:n]
+        counts = self._counts
+        for seconds in taken:
+            counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self._sum += math.fsum(taken)
 
 
 @dataclass(frozen=True, slots=True)
 class OperationCounts:
-    """Cumulative counts of one operation, read from the registry."""
+    """Cumulative counts of one operation."""
 
     requests: int
     errors: int
@@ -93,27 +145,13 @@ class Metrics:
         self.registry = CollectorRegistry()
         # process_resident_memory_bytes, CPU seconds, open files (Linux; nothing elsewhere).
         ProcessCollector(registry=self.registry)
-        self._latency = Histogram(
-            "ragkeep_operation_seconds",
-            "Latency of each operation; _count is the number of calls, failed ones included.",
-            ["operation"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self._errors = Counter(
-            "ragkeep_operation_errors",
-            "Calls of an operation that failed (raised instead of answering).",
-            ["operation"],
-            registry=self.registry,
-        )
-        self.search = self._operation(Operation.SEARCH)
-        self.ask = self._operation(Operation.ASK)
-        self.embed = self._operation(Operation.EMBED)
-        self.ingest_embed = self._operation(Operation.INGEST_EMBED)
-        self.commit = self._operation(Operation.COMMIT)
-
-    def _operation(self, operation: Operation) -> OperationMetrics:
-        return OperationMetrics(self._latency, self._errors, operation)
+        self.search = OperationMetrics(Operation.SEARCH)
+        self.ask = OperationMetrics(Operation.ASK)
+        self.embed = OperationMetrics(Operation.EMBED)
+        self.ingest_embed = OperationMetrics(Operation.INGEST_EMBED)
+        self.commit = OperationMetrics(Operation.COMMIT)
+        self._operations = (self.search, self.ask, self.embed, self.ingest_embed, self.commit)
+        self.registry.register(_OperationCollector(self._operations))
 
     def add_collector(self, collector: Collector) -> None:
         self.registry.register(collector)
@@ -123,28 +161,35 @@ class Metrics:
 
     def counts(self) -> dict[Operation, OperationCounts]:
         """Every operation's cumulative counts (for the health window)."""
-        requests: dict[str, int] = {}
-        errors: dict[str, int] = {}
-        buckets: dict[str, list[int]] = {}
-        for family in self._latency.collect():
-            for s in family.samples:
-                op = s.labels["operation"]
-                if s.name.endswith("_bucket"):
-                    buckets.setdefault(op, []).append(int(s.value))
-                elif s.name.endswith("_count"):
-                    requests[op] = int(s.value)
-        for family in self._errors.collect():
-            for s in family.samples:
-                if s.name.endswith("_total"):
-                    errors[s.labels["operation"]] = int(s.value)
-        return {
-            op: OperationCounts(
-                requests.get(op.value, 0),
-                errors.get(op.value, 0),
-                tuple(buckets.get(op.value, EMPTY_COUNTS.buckets)),
+        return {op.operation: op.counts() for op in self._operations}
+
+
+class _OperationCollector(Collector):
+    def __init__(self, operations: tuple[OperationMetrics, ...]) -> None:
+        self._operations = operations
+
+    def collect(self) -> Iterator[Metric]:
+        latency = HistogramMetricFamily(
+            "ragkeep_operation_seconds",
+            "Latency of each operation; _count is the number of calls, failed ones included.",
+            labels=["operation"],
+        )
+        errors = CounterMetricFamily(
+            "ragkeep_operation_errors",
+            "Calls of an operation that failed (raised instead of answering).",
+            labels=["operation"],
+        )
+        for op in self._operations:
+            counts = op.counts()
+            bounds = [f"{b:g}" for b in LATENCY_BUCKETS] + ["+Inf"]
+            latency.add_metric(
+                [op.operation.value],
+                list(zip(bounds, map(float, counts.buckets), strict=True)),
+                op.seconds_total(),
             )
-            for op in Operation
-        }
+            errors.add_metric([op.operation.value], counts.errors)
+        yield latency
+        yield errors
 
 
 def gauge(name: str, doc: str, value: float, **labels: str) -> GaugeMetricFamily:
