@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -95,19 +95,21 @@ def run(get: GetReport, where: str, interval: float, count: int | None, *, remot
 
     console = Console(highlight=False)
     poll = _Poller(get, where, interval, remote=remote)
-    # On a terminal, redraw in place; in a pipe or a log, one plain frame after the other.
-    live: Any = (
+    # On a terminal, redraw in place; in a pipe or a log, one plain frame after the other
+    # (a Live display there would print only its last frame, when it stops).
+    redraw = console.is_terminal
+    live = (
         Live(console=console, auto_refresh=False, redirect_stderr=sys.stderr.isatty())
-        if console.is_terminal
-        else nullcontext()
+        if redraw
+        else None
     )
     frames: Iterable[int] = itertools.count(1) if count is None else range(1, count + 1)
     try:
-        with live:
+        with live or nullcontext():
             for n in frames:
                 started = time.monotonic()
                 view = render(poll(), console.width)
-                if console.is_terminal:
+                if live is not None:
                     live.update(view, refresh=True)
                 else:
                     console.print(view)
