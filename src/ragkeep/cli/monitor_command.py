@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ragkeep.cli.health_command import TokenOpt, UrlOpt
-from ragkeep.models.health import HealthPoint, HealthReport, Level, Metric
+from ragkeep.models.health import HealthPoint, HealthReport, HealthRow, Level, Metric
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -267,8 +267,12 @@ def _why_no_data(report: HealthReport) -> list[Text]:
 
     from ragkeep.observability.health import LABELS
 
+    def why(row: HealthRow) -> str:
+        # A memory row's detail is its limit ("of 1024 MB"), not a reason.
+        return "no size recorded in the window" if row.metric is Metric.MEMORY else row.detail
+
     return [
-        Text(f"{LABELS[row.metric]}: no data, {row.detail}", style="dim")
+        Text(f"{LABELS[row.metric]}: no data, {why(row)}", style="dim")
         for row in report.rows
         if row.level is Level.NO_DATA and row.detail
     ]

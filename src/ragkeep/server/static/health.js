@@ -105,12 +105,12 @@ function render(report) {
 
 function figure(row) {
   const value = row.value === null ? 'no data' : formatAmount(row.value, row.unit);
-  const why = row.value === null && row.detail ? `: ${row.detail}` : '';
+  const detail = row.detail ? ` (${row.detail})` : ''; // as `ragkeep health` prints it
   return [
     el('dt', {}, LABELS[row.metric] ?? row.metric),
     el(
       'dd',
-      { dataset: { metric: row.metric, level: row.level }, title: `${thresholdText(row)}${why}` },
+      { dataset: { metric: row.metric, level: row.level }, title: `${thresholdText(row)}${detail}` },
       el('span', { class: 'figure' }, value),
       ' ',
       levelBadge(row.level),
