@@ -144,7 +144,8 @@ class _Poller:
             self._frame = replace(self._frame, problem=problem)
         else:
             if self._frame.problem is not None:
-                output.info(f"{self._frame.where} answers again")
+                again = "reachable" if self._frame.remote else "readable"
+                output.info(f"{self._frame.where} is {again} again")
             self._frame = replace(self._frame, report=report, good_at=time.time(), problem=None)
         return self._frame
 
