@@ -102,6 +102,7 @@ for json in "" "--json"; do
     # Exit 0: a handful of requests is "no data", and a CLI process stays far below the limit.
     check health ${json:+"$json"}
 done
+check monitor --count 1 --interval 0.1  # the local index's dashboard: rich only, no extra
 
 # check_needs_extra: `ragkeep mcp` without its extra exits 2 with one line on stderr naming
 # the extra, nothing on stdout and no traceback. stdin is empty, so a server that did start

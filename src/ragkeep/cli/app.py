@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from ragkeep.cli import health_command, mcp_command, output, serve_command
+from ragkeep.cli import health_command, mcp_command, monitor_command, output, serve_command
 from ragkeep.models import SearchMode, to_json
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ app.add_typer(cache_app, name="cache")
 serve_command.register(app)
 mcp_command.register(app)
 health_command.register(app)
+monitor_command.register(app)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 

@@ -57,11 +57,28 @@ def health(
     raise typer.Exit(report.exit_code)
 
 
+class ReportUnavailable(Exception):
+    """GET /api/health failed; the message says why, `status` is the HTTP status if any."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def fetch_report(url: str, token: str | None) -> HealthReport:
     """GET /api/health; a server that cannot be reached or answers oddly exits 2."""
-    import httpx
-
     from ragkeep.cli import output
+
+    try:
+        return request_report(url, token)
+    except ReportUnavailable as exc:
+        output.error(str(exc))
+        raise typer.Exit(Level.CRITICAL.exit_code) from None
+
+
+def request_report(url: str, token: str | None) -> HealthReport:
+    """GET /api/health, or ReportUnavailable (`ragkeep monitor` retries rather than exit)."""
+    import httpx
 
     token = token or os.environ.get("RAGKEEP_SERVER__TOKEN") or None
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -71,12 +88,13 @@ def fetch_report(url: str, token: str | None) -> HealthReport:
         response.raise_for_status()
         return HealthReport.from_json(response.json())
     except httpx.HTTPStatusError as exc:
-        output.error(f"{endpoint} answered {exc.response.status_code}: {_reason(exc.response)}")
+        status = exc.response.status_code
+        message = f"{endpoint} answered {status}: {_reason(exc.response)}"
+        raise ReportUnavailable(message, status) from None
     except httpx.HTTPError as exc:
-        output.error(f"cannot reach {endpoint}: {exc or type(exc).__name__}")
+        raise ReportUnavailable(f"cannot reach {endpoint}: {exc or type(exc).__name__}") from None
     except (ValueError, KeyError, TypeError):
-        output.error(f"{endpoint} did not answer with a health report")
-    raise typer.Exit(Level.CRITICAL.exit_code)
+        raise ReportUnavailable(f"{endpoint} did not answer with a health report") from None
 
 
 def _reason(response: object) -> str:

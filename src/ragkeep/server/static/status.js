@@ -1,6 +1,8 @@
-// The status panel: what is indexed, the model, the cache, the LLM and the feature flags.
+// The status panel: what is indexed, the model, the cache, the LLM, the health figures
+// (health.js) and the feature flags.
 
 import { getJSON } from './api.js';
+import { initHealth, loadHealth } from './health.js';
 import { $, clearError, el, formatBytes, showError } from './ui.js';
 
 let statusSeq = 0;
@@ -9,6 +11,7 @@ const RECHECK_MS = 2000;
 
 export function initStatus() {
   $('#status-refresh').addEventListener('click', loadStatus);
+  initHealth();
 }
 
 export async function loadStatus() {
@@ -16,6 +19,7 @@ export async function loadStatus() {
   const seq = ++statusSeq;
   clearTimeout(recheck);
   panel.setAttribute('aria-busy', 'true');
+  loadHealth(); // its own request: a failure there does not hide the rest of the status
   try {
     const status = await getJSON('/api/status');
     if (seq !== statusSeq) return;
