@@ -465,7 +465,7 @@ def _set_flag(name: str, enabled: bool | None) -> None:
 
     with open_keep() as keep:
         try:
-            st = keep.feature_flags.set(name, enabled)
+            st = keep.feature_flags.set(name, enabled, log_change=False)  # said below
         except FlagError as exc:
             _fail(str(exc))
     word = "enabled" if st.enabled else "disabled"
