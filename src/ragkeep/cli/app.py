@@ -370,13 +370,18 @@ def list_(json_: JsonOpt = False) -> None:
 
 @app.command()
 def status(json_: JsonOpt = False) -> None:
-    """Show what is indexed: documents, chunks, sources, model, generation, size."""
+    """Show what is indexed: documents, chunks, sources, model, generation, size, and the
+    feature flags not at their defaults."""
+    from ragkeep.models import to_json
+
     with open_keep() as keep:
         st = keep.admin.status()
+        flags, flags_error = keep.feature_flags.states(), keep.feature_flags.error
     if json_:
-        output.print_json(st)
+        # The same keys as GET /api/status.
+        output.print_json({**to_json(st), "flags": flags, "flags_error": flags_error})
     else:
-        output.status(st)
+        output.status(st, flags, flags_error)
 
 
 @app.command("eval")
