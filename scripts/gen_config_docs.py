@@ -51,7 +51,8 @@ SECTION_INTROS = {
 }
 
 STAGES = {
-    Stage.ALPHA: "experimental: may change or be removed in any release",
+    Stage.ALPHA: "experimental: may change or be removed in any release; always off "
+    "unless you switch it on",
     Stage.BETA: "complete and tested, but its behaviour may still change",
     Stage.STABLE: "supported; the flag remains so the behaviour can be switched off",
 }
@@ -170,7 +171,8 @@ A flag's state comes from, highest priority first:
    or `--set flags.<name>=true|false`. This forces the flag for that run, whatever was
    persisted.
 2. **database**: `ragkeep flags enable NAME` / `ragkeep flags disable NAME` store the
-   state in the data directory, so it applies to every later command on that index.
+   state in the data directory, so it applies to every later command on that index, and
+   within about a second to processes already running on it (`serve`, `watch`, `mcp`).
    `ragkeep flags reset NAME` forgets it.
 3. **default**: the value in the table below.
 

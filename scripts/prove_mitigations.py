@@ -33,6 +33,7 @@ class Mutation:
 INT = "tests/test_interrupt.py::"
 M = "tests/test_memory_budget.py::"
 T = "tests/test_batch_tuning.py::"
+F = "tests/test_flags_runtime.py::"
 
 MUTATIONS = [
     Mutation(
@@ -227,6 +228,84 @@ MUTATIONS = [
         'tune="batch_tokens" not in cfg.model_fields_set,',
         "tune=True,",
         f"{T}test_tuning_is_on_unless_the_user_set_batch_tokens",
+    ),
+    Mutation(
+        "flags: a running process re-reads the persisted flags",
+        "services/flags.py",
+        "            try:\n                self._refresh(True)",
+        "            try:\n                pass",
+        f"{F}test_collapse_documents_switched_by_another_process_applies_and_is_logged_once "
+        f"{F}test_every_flag_is_followed",
+    ),
+    Mutation(
+        "flags: a real server follows `ragkeep flags` without a restart",
+        "services/flags.py",
+        "            try:\n                self._refresh(True)",
+        "            try:\n                pass",
+        f"{F}test_running_server_follows_the_cli_without_restart",
+    ),
+    Mutation(
+        "flags: each change picked up is logged",
+        "services/flags.py",
+        "            if log_change:",
+        "            if False:",
+        f"{F}test_collapse_documents_switched_by_another_process_applies_and_is_logged_once",
+    ),
+    Mutation(
+        "flags: caching switched off bypasses the result cache",
+        "search/engine.py",
+        "cache = self.results if self._caching() else None",
+        "cache = self.results",
+        f"{F}test_caching_switched_off_elsewhere_bypasses_both_caches_then_comes_back",
+    ),
+    Mutation(
+        "flags: caching switched off bypasses the query-embedding cache",
+        "search/engine.py",
+        "if self.embeddings is None or not self._caching():",
+        "if self.embeddings is None:",
+        f"{F}test_caching_switched_off_elsewhere_bypasses_both_caches_then_comes_back",
+    ),
+    Mutation(
+        "flags: a search overlapping an ann_index switch is not cached",
+        "search/engine.py",
+        "fresh = cache is not None and cache.unchanged_since(epoch)",
+        "fresh = cache is not None",
+        f"{F}test_a_search_overlapping_an_ann_index_switch_is_not_cached",
+    ),
+    Mutation(
+        "flags: configure_dense cannot be undone by a search making the old state",
+        "store/sqlite/store.py",
+        "        with self._dense_lock:\n            if self._dense is None:",
+        "        if True:\n            if self._dense is None:",
+        "tests/sqlite/test_sqlite_dense_switch.py",
+    ),
+    Mutation(
+        "flags: length_batching on and off share one loaded model",
+        "embed/registry.py",
+        "model = _model(replace(config, length_batching=True))",
+        "model = _model(config)",
+        f"{F}test_length_batching_switched_elsewhere_applies_without_a_second_model",
+    ),
+    Mutation(
+        "flags: a combination this process cannot apply keeps the last good state",
+        "services/flags.py",
+        "        except FlagError as exc:\n            self._fail(",
+        "        except ZeroDivisionError as exc:\n            self._fail(",
+        f"{F}test_a_combination_this_process_cannot_apply_keeps_the_last_good_state",
+    ),
+    Mutation(
+        "flags: an error applying flags is logged once",
+        "services/flags.py",
+        "        if message != self.error:",
+        "        if True:",
+        f"{F}test_a_combination_this_process_cannot_apply_keeps_the_last_good_state",
+    ),
+    Mutation(
+        "flags: an alpha flag must default to off",
+        "config/flags.py",
+        '            raise ValueError(f"alpha feature flag',
+        '            pass  # raise ValueError(f"alpha feature flag',
+        f"{F}test_an_alpha_flag_must_default_to_off",
     ),
     Mutation(
         "a finished thread's SQLite connection is closed",

@@ -3,12 +3,13 @@ embedder, flags and caches together; what it does is in `ragkeep.services`."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ragkeep.cache.results import Caches, make_caches
+from ragkeep.cache.results import Caches, make_caches, settings_fingerprint
 from ragkeep.config.settings import LoadedSettings, Settings, load_settings
 from ragkeep.embed.base import Embedder
 from ragkeep.embed.registry import default_model_spec, embedder_config, get_embedder
@@ -82,19 +83,16 @@ class Keep:
             self.feature_flags = FlagService(self.store, self.settings)
             ann = self.feature_flags.enabled("ann_index")
             self.store.configure_dense(DenseOptions.from_settings(self.settings.search, ann))
-            self._caches = (
-                make_caches(self.store, self.settings, spec.model_id, ann)
-                if self.feature_flags.enabled("caching")
-                else None
-            )
+            caching = functools.partial(self.feature_flags.enabled, "caching")
+            self._caches = make_caches(self.store, self.settings, spec.model_id, ann, caching)
         except BaseException:
             self.store.close()
             raise
         self.observer = Observer(
             self.settings,
             self.store,
-            self._cache_counts,
-            lambda: self._caches is not None and self.feature_flags.enabled("caching"),
+            self._caches.results.lookups,
+            caching,
         )
         metrics = self.observer.metrics
         embed = self.settings.embed
@@ -119,8 +117,9 @@ class Keep:
             self.store,
             query_embedder,
             self.settings.search,
-            results=self._caches.results if self._caches else None,
-            embeddings=self._caches.embeddings if self._caches else None,
+            results=self._caches.results,
+            embeddings=self._caches.embeddings,
+            caching=self._caches.enabled,
             max_terms=MemoryBudget.from_settings(self.settings).query_term_entries,
         )
         self.indexing = IndexingService(self.store, self.embedder, self.settings, metrics)
@@ -128,15 +127,14 @@ class Keep:
             searcher, self.settings, self.feature_flags, llm_breaker, metrics
         )
         self.admin = AdminService(self.store, self._caches, self.embedder, self.querying.resilience)
+        self.feature_flags.on_change(self._follow_flags)
         metrics.add_collector(KeepCollector(self))
 
     @property
-    def caches(self) -> Caches | None:
-        """The result and query-embedding caches (None when caching is off)."""
+    def caches(self) -> Caches:
+        """The result and query-embedding caches (built even while the `caching` flag is
+        off, so that the flag can switch in a running process)."""
         return self._caches
-
-    def _cache_counts(self) -> tuple[int, int]:
-        return self._caches.results.lookups() if self._caches is not None else (0, 0)
 
     def embedder(self) -> Embedder:
         """The process-wide embedder for these settings, loaded on first use."""
@@ -145,14 +143,21 @@ class Keep:
         length_batching = self.feature_flags.enabled("length_batching")
         return get_embedder(embedder_config(self.settings, length_batching))
 
+    def _follow_flags(self, changed: Sequence[FlagState]) -> None:
+        """ann_index wires this process's dense index: follow a switch made in any process.
+        Searches that overlap it are not cached (ResultCache.changing_settings)."""
+        for on in (state.enabled for state in changed if state.name == "ann_index"):
+            fp = settings_fingerprint(self.store, self.settings, self.store.model_id, on)
+            with self._caches.results.changing_settings(fp):
+                self.store.configure_dense(DenseOptions.from_settings(self.settings.search, on))
+
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
         try:
             self.observer.close()  # records this process's statistics in the index
             self.querying.close()
-            if self._caches is not None:
-                self._caches.results.flush_stats()
+            self._caches.results.flush_stats()
         finally:
             self.store.close()
 

@@ -12,7 +12,8 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +80,29 @@ class ResultCache:
         self._retired = {"memory": CacheStats(), "persistent": CacheStats()}
         self.purges = 0  # times a newer generation dropped the memory tier's older entries
         self.purged_entries = 0
+        # Odd while something a result depends on is being switched (the ann_index flag in a
+        # running process); bumped twice per switch. See changing_settings(). Read-only for
+        # callers; a plain attribute because every search reads it.
+        self.epoch = 0
+
+    def unchanged_since(self, epoch: int) -> bool:
+        """Whether the settings behind this cache's keys are the same as when `epoch` was
+        read: a search that overlapped a switch must not store its result under either key."""
+        return epoch == self.epoch and epoch % 2 == 0
+
+    @contextmanager
+    def changing_settings(self, settings_fingerprint: str) -> Iterator[None]:
+        """Wrap a switch of something results depend on; keys made afterwards use the new
+        fingerprint. A search that read `epoch` before the switch ends may have run on either
+        side of it, so unchanged_since() tells it not to cache what it found."""
+        with self._lock:
+            self.epoch += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._fingerprint = settings_fingerprint
+                self.epoch += 1
 
     def key(self, request: Mapping[str, Any], generation: int) -> str:
         return fingerprint(
@@ -197,13 +221,18 @@ class EmbeddingCache:
 
 @dataclass(frozen=True, slots=True)
 class Caches:
-    """The result cache and the query-embedding cache of one open index."""
+    """The result cache and the query-embedding cache of one open index. They always exist
+    (they are small until used); the `caching` flag, read through `enabled`, decides on each
+    search whether they are used, so switching it needs no restart."""
 
     results: ResultCache
     embeddings: EmbeddingCache
+    enabled: Callable[[], bool]
 
     def report(self) -> CacheReport:
         """Hits, misses, evictions and expirations per tier, summed over every process."""
+        if not self.enabled():
+            return CacheReport(enabled=False)
         entries, size = self.results.persistent.entries()
         totals = self.results.totals()
         return CacheReport(
@@ -226,8 +255,27 @@ class Caches:
         return removed
 
 
-def make_caches(store: Store, settings: Settings, model_id: str, ann_index: bool) -> Caches:
-    """The result and query-embedding caches for these settings."""
+def settings_fingerprint(store: Store, settings: Settings, model_id: str, ann_index: bool) -> str:
+    """Every setting that can change a ranking: part of every result-cache key."""
+    return fingerprint(
+        {
+            "search": settings.search.model_dump(mode="json"),
+            "ann_index": ann_index,
+            "model": model_id,
+            "schema": store.schema_version(),
+        }
+    )
+
+
+def make_caches(
+    store: Store,
+    settings: Settings,
+    model_id: str,
+    ann_index: bool,
+    enabled: Callable[[], bool],
+) -> Caches:
+    """The result and query-embedding caches for these settings; `enabled` is the caching
+    flag."""
     cfg = settings.cache
     mb = 1024 * 1024
     budget = MemoryBudget.from_settings(settings)
@@ -244,16 +292,8 @@ def make_caches(store: Store, settings: Settings, model_id: str, ann_index: bool
             else int(cfg.embedding_memory_mb * mb)
         ),
     )
-    # Every setting that can change a ranking is part of every result-cache key.
-    settings_fp = fingerprint(
-        {
-            "search": settings.search.model_dump(mode="json"),
-            "ann_index": ann_index,
-            "model": model_id,
-            "schema": store.schema_version(),
-        }
-    )
     return Caches(
-        ResultCache(store, config, settings_fp),
+        ResultCache(store, config, settings_fingerprint(store, settings, model_id, ann_index)),
         EmbeddingCache(model_id, config.embedding_bytes),
+        enabled,
     )

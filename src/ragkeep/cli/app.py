@@ -372,13 +372,18 @@ def list_(json_: JsonOpt = False) -> None:
 
 @app.command()
 def status(json_: JsonOpt = False) -> None:
-    """Show what is indexed: documents, chunks, sources, model, generation, size."""
+    """Show what is indexed: documents, chunks, sources, model, generation, size, and the
+    feature flags not at their defaults."""
+    from ragkeep.models import to_json
+
     with open_keep() as keep:
         st = keep.admin.status()
+        flags, flags_error = keep.feature_flags.states(), keep.feature_flags.error
     if json_:
-        output.print_json(st)
+        # The same keys as GET /api/status.
+        output.print_json({**to_json(st), "flags": flags, "flags_error": flags_error})
     else:
-        output.status(st)
+        output.status(st, flags, flags_error)
 
 
 @app.command("eval")
@@ -467,7 +472,7 @@ def _set_flag(name: str, enabled: bool | None) -> None:
 
     with open_keep() as keep:
         try:
-            st = keep.feature_flags.set(name, enabled)
+            st = keep.feature_flags.set(name, enabled, log_change=False)  # said below
         except FlagError as exc:
             _fail(str(exc))
     word = "enabled" if st.enabled else "disabled"

@@ -206,7 +206,9 @@ def documents(docs: Sequence[DocumentInfo]) -> None:
     _err().print(f"{len(docs)} document(s)")
 
 
-def status(st: StoreStatus) -> None:
+def status(
+    st: StoreStatus, flags: Sequence[FlagState] = (), flags_error: str | None = None
+) -> None:
     from ragkeep.models import BreakerState
 
     table = _table(box=None, show_header=False)
@@ -219,6 +221,8 @@ def status(st: StoreStatus) -> None:
         ("schema version", st.schema_version),
         ("database", f"{st.database_path} ({st.database_bytes / 1e6:.1f} MB)"),
         ("cache", _cache_line(st.cache)),
+        ("flags", _changed_flags(flags)),
+        *([("flags error", flags_error)] if flags_error else []),
         # A part is listed only when it has failed lately: "ok" for an LLM that is not even
         # configured would mislead.
         *(
@@ -264,6 +268,14 @@ def health(report: HealthReport, where: str) -> None:
             escape(detail),
         )
     _out().print(table)
+
+
+def _changed_flags(flags: Sequence[FlagState]) -> str:
+    """Only the flags that differ from their defaults: those are what make this index
+    behave unlike a fresh one (`ragkeep flags list` shows them all)."""
+    changed = [f for f in flags if f.enabled != f.default]
+    lines = [f"{f.name} {'on' if f.enabled else 'off'} ({f.source.value})" for f in changed]
+    return "\n".join(lines) or "all at their defaults"
 
 
 def _breaker_line(b: BreakerStatus) -> str:

@@ -1,7 +1,8 @@
 """Feature flags: every flag is declared here with its default, stage and what it needs.
 
 A flag that is not declared cannot be set, and a flag whose requirements are off cannot be
-switched on: both stop start-up with a message that names the valid choices.
+switched on: both stop start-up with a message that names the valid choices. Every flag
+applies live: a running process follows a switch made by any other (services/flags.py).
 """
 
 from __future__ import annotations
@@ -22,55 +23,56 @@ class FlagSpec:
     requires: tuple[str, ...] = ()
     module: str | None = None  # a Python package the feature needs (an optional extra)
     extra: str | None = None
-    # Read once when an index is opened (it wires caches or the dense index): a change made
-    # in a running process applies when the index is next opened.
-    wired_at_open: bool = False
 
 
-FLAGS: dict[str, FlagSpec] = {
-    spec.name: spec
-    for spec in (
-        FlagSpec(
-            "length_batching",
-            True,
-            Stage.STABLE,
-            "Group texts of similar token length into one embedding batch (less padding, "
-            "faster ingest). Vectors are identical either way.",
-        ),
-        FlagSpec(
-            "answer_streaming",
-            True,
-            Stage.STABLE,
-            "Print LLM answers token by token as they arrive instead of all at the end.",
-        ),
-        FlagSpec(
-            "caching",
-            True,
-            Stage.STABLE,
-            "Cache query embeddings and search results (in memory and in the index database). "
-            "Keys include the index generation, so a commit can never be answered from an "
-            "older cache entry.",
-            wired_at_open=True,
-        ),
-        FlagSpec(
-            "ann_index",
-            False,
-            Stage.BETA,
-            "Answer dense searches from an approximate (usearch HNSW) index once the corpus "
-            "has search.ann_min_vectors chunks. The index is a derived file, rebuilt in the "
-            "background when stale or damaged; exact search answers meanwhile.",
-            module="usearch",
-            extra="ann",
-            wired_at_open=True,
-        ),
-        FlagSpec(
-            "collapse_documents",
-            False,
-            Stage.BETA,
-            "Return at most one passage (the best) per document in search results.",
-        ),
-    )
-}
+def declare(*specs: FlagSpec) -> dict[str, FlagSpec]:
+    """The flags by name. An alpha feature is unfinished: it must be off unless a user
+    opts in, so an alpha flag that defaults to on is a programming error, caught at import."""
+    for spec in specs:
+        if spec.stage is Stage.ALPHA and spec.default:
+            raise ValueError(f"alpha feature flag {spec.name!r} must default to off (opt-in)")
+    return {spec.name: spec for spec in specs}
+
+
+FLAGS: dict[str, FlagSpec] = declare(
+    FlagSpec(
+        "length_batching",
+        True,
+        Stage.STABLE,
+        "Group texts of similar token length into one embedding batch (less padding, "
+        "faster ingest). Vectors are identical either way.",
+    ),
+    FlagSpec(
+        "answer_streaming",
+        True,
+        Stage.STABLE,
+        "Print LLM answers token by token as they arrive instead of all at the end.",
+    ),
+    FlagSpec(
+        "caching",
+        True,
+        Stage.STABLE,
+        "Cache query embeddings and search results (in memory and in the index database). "
+        "Keys include the index generation, so a commit can never be answered from an "
+        "older cache entry.",
+    ),
+    FlagSpec(
+        "ann_index",
+        False,
+        Stage.BETA,
+        "Answer dense searches from an approximate (usearch HNSW) index once the corpus "
+        "has search.ann_min_vectors chunks. The index is a derived file, rebuilt in the "
+        "background when stale or damaged; exact search answers meanwhile.",
+        module="usearch",
+        extra="ann",
+    ),
+    FlagSpec(
+        "collapse_documents",
+        False,
+        Stage.BETA,
+        "Return at most one passage (the best) per document in search results.",
+    ),
+)
 
 
 class FlagError(ValueError):

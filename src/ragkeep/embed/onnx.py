@@ -223,7 +223,9 @@ class OnnxMiniLM:
         self._lock = threading.Lock()
         self._closed = False
 
-    def embed(self, texts: Sequence[str]) -> Vectors:
+    def embed(self, texts: Sequence[str], *, length_batching: bool | None = None) -> Vectors:
+        """`length_batching` overrides the instance's choice for this call (see
+        LengthBatching): it changes the order texts are batched in, not the vectors."""
         import numpy as np
 
         if self._closed:
@@ -233,7 +235,7 @@ class OnnxMiniLM:
             return out
         encodings = self.tokenizer.encode_for_model(texts)
         order = list(range(len(texts)))
-        if self.length_batching:
+        if self.length_batching if length_batching is None else length_batching:
             # Padding is wasted compute: batch texts of similar length together.
             order.sort(key=lambda i: len(encodings[i].ids))
         lengths = [len(encodings[i].ids) for i in order]
@@ -298,3 +300,38 @@ class OnnxMiniLM:
     def close(self) -> None:
         self._closed = True
         self._session = None
+
+
+class LengthBatching:
+    """A loaded model with its own `length_batching` choice. The flag only orders texts
+    within a call, so both of its values share one ONNX session: switching it in a running
+    process loads no second copy of the model."""
+
+    def __init__(self, model: OnnxMiniLM, length_batching: bool) -> None:
+        self.model = model
+        self.length_batching = length_batching
+
+    @property
+    def model_id(self) -> str:
+        return self.model.model_id
+
+    @property
+    def dimension(self) -> int:
+        return self.model.dimension
+
+    @property
+    def max_tokens(self) -> int:
+        return self.model.max_tokens
+
+    @property
+    def tokenizer(self) -> HFTokenizer:
+        return self.model.tokenizer
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        return self.model.embed(texts, length_batching=self.length_batching)
+
+    def stats(self) -> EmbeddingStats:
+        return self.model.stats()
+
+    def close(self) -> None:
+        """Nothing of its own to release: the registry owns the model and closes it."""

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ragkeep.embed.base import Embedder
 
 if TYPE_CHECKING:
     from ragkeep.config.settings import Settings
+    from ragkeep.embed.onnx import OnnxMiniLM
     from ragkeep.models.embedding import EmbeddingStats
 
 _CAPACITY = 2
@@ -61,10 +62,19 @@ def default_model_spec() -> ModelSpec:
 
 
 _lock = threading.Lock()
-_loaded: OrderedDict[EmbedderConfig, Embedder] = OrderedDict()
+_loaded: OrderedDict[EmbedderConfig, OnnxMiniLM] = OrderedDict()
 
 
 def get_embedder(config: EmbedderConfig) -> Embedder:
+    """The loaded model for `config`. Configurations that differ only in length_batching
+    share one model (one ONNX session): the flag can switch in a running process."""
+    from ragkeep.embed.onnx import LengthBatching
+
+    model = _model(replace(config, length_batching=True))
+    return model if config.length_batching else LengthBatching(model, False)
+
+
+def _model(config: EmbedderConfig) -> OnnxMiniLM:
     with _lock:
         embedder = _loaded.get(config)
         if embedder is not None:

@@ -63,8 +63,6 @@ class KeepCollector(Collector):
 
     def _cache(self) -> Iterator[Metric]:
         caches = self._keep.caches
-        if caches is None:
-            return
         results = caches.results
         tiers = {**results.lifetime(), "embeddings": caches.embeddings.lru.stats.frozen()}
         for stat in _TIER_STATS:
@@ -133,13 +131,11 @@ class KeepCollector(Collector):
             ["share"],
             (([name], float(size)) for name, size in shares.items()),
         )
-        caches = self._keep.caches
-        if caches is not None:
-            yield gauge(
-                "ragkeep_result_cache_memory_bytes",
-                "Bytes held by the in-memory result cache.",
-                caches.results.memory.bytes_used,
-            )
+        yield gauge(
+            "ragkeep_result_cache_memory_bytes",
+            "Bytes held by the in-memory result cache.",
+            self._keep.caches.results.memory.bytes_used,
+        )
 
     def _embedder(self) -> Iterator[Metric]:
         from ragkeep.embed.registry import embedding_stats

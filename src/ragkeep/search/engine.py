@@ -8,6 +8,7 @@ scores, collapsing, and the result and query-embedding caches.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,13 +46,17 @@ class Searcher:
         *,
         results: ResultCache | None = None,
         embeddings: EmbeddingCache | None = None,
+        caching: Callable[[], bool] = lambda: True,
         max_terms: int = 50_000,
     ) -> None:
+        """`caching` is read on every search (the caching flag can switch at any time): off,
+        both caches are bypassed."""
         self._store = store
         self.query_embedder = embedder
         self._settings = settings
         self.results = results
         self.embeddings = embeddings
+        self._caching = caching
         self._df_lock = threading.Lock()
         self._df: dict[str, int] = {}
         self._df_total = 0
@@ -62,11 +67,14 @@ class Searcher:
         """The hits; a hybrid search whose embedder failed answers from BM25 alone and says
         so in `degraded`. Raises EmbedderUnavailableError for a dense search then."""
         n = max(req.candidates or self._settings.candidates, req.k)
+        cache = self.results if self._caching() else None
         key: str | None = None
+        epoch = 0
         with self._store.snapshot() as snap:
             generation = snap.generation
-            if self.results is not None:
-                key = self.results.key(
+            if cache is not None:
+                epoch = cache.epoch  # before the key: see ResultCache.changing_settings
+                key = cache.key(
                     {
                         "query": normalize_query(req.query),
                         "mode": req.mode.value,
@@ -76,14 +84,16 @@ class Searcher:
                     },
                     generation,
                 )
-                cached = self.results.get(snap, key, generation)
+                cached = cache.get(snap, key, generation)
                 if cached is not None:
                     return SearchResults(tuple(cached))
             results, final = self._search(snap, req, n)
         # A stand-in (BM25 for a failed embedder, exact search while a derived index is
-        # rebuilt) must not be served from the cache once the real answer is possible.
-        if key is not None and self.results is not None and final and not results.degraded:
-            self.results.put(key, generation, list(results.hits))
+        # rebuilt) must not be served from the cache once the real answer is possible; nor
+        # a result found while the dense index was being switched (flag ann_index).
+        fresh = cache is not None and cache.unchanged_since(epoch)
+        if key is not None and cache is not None and fresh and final and not results.degraded:
+            cache.put(key, generation, list(results.hits))
         return results
 
     def _search(self, snap: ReadSnapshot, req: SearchRequest, n: int) -> tuple[SearchResults, bool]:
@@ -142,7 +152,7 @@ class Searcher:
             return [t for t in terms if self._df[t] <= limit] or terms
 
     def _query_vector(self, query: str) -> npt.NDArray[np.float32]:
-        if self.embeddings is None:
+        if self.embeddings is None or not self._caching():
             return self.query_embedder.vector(query)
         return self.embeddings.get_or_compute(query, self.query_embedder.vector)
 

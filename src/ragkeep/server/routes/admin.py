@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from ragkeep import __version__
-from ragkeep.config.flags import FLAGS, FlagError
+from ragkeep.config.flags import FlagError
 from ragkeep.models.json import to_json
 from ragkeep.server.errors import ApiError
 from ragkeep.server.state import ServerState, server_state
@@ -32,6 +32,7 @@ async def status(state: State) -> Any:
         "version": __version__,
         "llm": {"provider": keep.settings.llm.provider, "model": keep.settings.llm.model},
         "flags": to_json(keep.feature_flags.states()),
+        "flags_error": keep.feature_flags.error,
         "server": {
             "model_ready": state.model_ready.is_set(),
             "searches_in_flight": state.searches.held,
@@ -54,7 +55,8 @@ async def set_flag(state: State, name: str, body: FlagBody) -> Any:
         flag = await anyio.to_thread.run_sync(state.keep.feature_flags.set, name, body.enabled)
     except FlagError as exc:
         raise ApiError(400, "bad_flag", str(exc)) from None
-    return {**to_json(flag), "applies": "on restart" if FLAGS[name].wired_at_open else "now"}
+    # Every flag applies live: here at once, in other processes on this index within ~1 s.
+    return {**to_json(flag), "applies": "now"}
 
 
 @router.get("/cache", summary="Result-cache statistics per tier")

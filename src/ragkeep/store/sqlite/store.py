@@ -96,6 +96,7 @@ class SqliteStore:
         self._all_lock = threading.Lock()
         self._dense: SqliteDense | None = None
         self._dense_options = DenseOptions()
+        self._dense_lock = threading.Lock()  # configure_dense may run during searches
         path.parent.mkdir(parents=True, exist_ok=True)
         self._opening = True  # errors now mean the index cannot be opened at all
         try:
@@ -127,16 +128,26 @@ class SqliteStore:
         return SqliteCacheTable(self)
 
     def configure_dense(self, options: DenseOptions) -> None:
-        self._dense_options = options
-        self._dense = None
+        """New options for dense retrieval, also while searches run (the ann_index flag
+        switched in a running process): a search in flight finishes with the state it bound,
+        the next one makes a new state with these options."""
+        with self._dense_lock:
+            self._dense_options = options
+            self._dense = None
 
     def dense_state(self) -> SqliteDense:
         """The per-process dense retrieval state (matrix, vector file, ANN), made on first use."""
-        if self._dense is None:
-            from ragkeep.store.sqlite.dense import SqliteDense
+        dense = self._dense
+        if dense is not None:
+            return dense
+        from ragkeep.store.sqlite.dense import SqliteDense
 
-            self._dense = SqliteDense(self, self._dense_options)
-        return self._dense
+        # Under the lock: a state made from the options read before a concurrent
+        # configure_dense() must not be installed after it (it would keep the old options).
+        with self._dense_lock:
+            if self._dense is None:
+                self._dense = SqliteDense(self, self._dense_options)
+            return self._dense
 
     def snapshot(self) -> SqliteSnapshot:
         # A plain class, not a generator context manager: the cached-search path takes one
