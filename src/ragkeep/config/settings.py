@@ -327,9 +327,7 @@ class HealthSettings(_Section):
     )
     error_rate_target: float = Field(0.02, ge=0, le=1, description="Error rate target (below).")
     error_rate_alert: float = Field(0.05, ge=0, le=1, description="Error rate alert (above).")
-    error_rate_critical: float = Field(
-        0.10, ge=0, le=1, description="Error rate critical (above)."
-    )
+    error_rate_critical: float = Field(0.10, ge=0, le=1, description="Error rate critical (above).")
     memory_alert: float = Field(
         0.80, gt=0, le=2, description="Memory alert: RSS above this share of the memory limit."
     )

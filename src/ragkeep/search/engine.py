@@ -7,7 +7,9 @@ scores, collapsing, and the result and query-embedding caches.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,6 +18,7 @@ from ragkeep.config.settings import SearchSettings
 from ragkeep.embed.base import EmbedderUnavailableError
 from ragkeep.models import SearchHit, SearchMode, SearchResults
 from ragkeep.models.degradation import Degradation, Part
+from ragkeep.observability.logs import log_event, sampled
 from ragkeep.resilience import FALLBACKS
 from ragkeep.search import fusion, ordering
 from ragkeep.search.query_vector import QueryEmbedder
@@ -25,6 +28,8 @@ from ragkeep.store.base import Ranking, ReadSnapshot, Store
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,27 @@ class Searcher:
     def search(self, req: SearchRequest) -> SearchResults:
         """The hits; a hybrid search whose embedder failed answers from BM25 alone and says
         so in `degraded`. Raises EmbedderUnavailableError for a dense search then."""
+        if not sampled(log):  # logging below INFO: one level check, nothing else
+            return self._cached_or_search(req)[0]
+        started = time.perf_counter()
+        results, cached = self._cached_or_search(req)
+        # Never the query text: it may be private.
+        log_event(
+            log,
+            "search",
+            {
+                "mode": req.mode.value,
+                "k": req.k,
+                "hits": len(results.hits),
+                "cached": cached,
+                "ms": round((time.perf_counter() - started) * 1000, 3),
+                "degraded": [d.part.value for d in results.degraded],
+            },
+        )
+        return results
+
+    def _cached_or_search(self, req: SearchRequest) -> tuple[SearchResults, bool]:
+        """The results, and whether they came from the result cache."""
         n = max(req.candidates or self._settings.candidates, req.k)
         key: str | None = None
         with self._store.snapshot() as snap:
@@ -78,13 +104,13 @@ class Searcher:
                 )
                 cached = self.results.get(snap, key, generation)
                 if cached is not None:
-                    return SearchResults(tuple(cached))
+                    return SearchResults(tuple(cached)), True
             results, final = self._search(snap, req, n)
         # A stand-in (BM25 for a failed embedder, exact search while a derived index is
         # rebuilt) must not be served from the cache once the real answer is possible.
         if key is not None and self.results is not None and final and not results.degraded:
             self.results.put(key, generation, list(results.hits))
-        return results
+        return results, False
 
     def _search(self, snap: ReadSnapshot, req: SearchRequest, n: int) -> tuple[SearchResults, bool]:
         """The hits, and whether they are the final answer for this generation (not an
