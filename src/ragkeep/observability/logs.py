@@ -28,6 +28,7 @@ from typing import Any, TextIO, cast
 from ragkeep.config.settings import LoggingSettings
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+BATCH_S = 0.05  # the writer wakes at most this often while records keep coming
 STOP_TIMEOUT_S = 5.0  # at exit, a stuck sink gets this long before its records are abandoned
 
 log = logging.getLogger(__name__)
@@ -143,11 +144,24 @@ _TRACEBACKS = logging.Formatter()
 # -- the listener and its sink ---------------------------------------------------------------
 
 
+class _FlushRequest(logging.LogRecord):
+    """Travels the queue behind the records logged before it; the writer answers it."""
+
+    def __init__(self) -> None:  # not a record anyone formats: no LogRecord attributes
+        self.done = threading.Event()
+
+
 class _Listener(logging.handlers.QueueListener):
-    """Writes without flushing after every record: the sink is flushed when the queue runs
-    dry, so a burst costs one write to the terminal or file instead of one per record."""
+    """The writer thread. It flushes the sink only when the queue runs dry, so a burst costs
+    one write to the terminal or file, and while records keep coming it wakes once per
+    BATCH_S rather than once per record: on 2 cores, waking for each record (a thread switch
+    and a GIL handover every search) cost more than writing it."""
 
     queue: RecordQueue
+
+    def __init__(self, records: RecordQueue, sink: logging.Handler) -> None:
+        super().__init__(records, sink)
+        self.wake = threading.Event()
 
     def dequeue(self, block: bool) -> logging.LogRecord:
         try:
@@ -155,14 +169,36 @@ class _Listener(logging.handlers.QueueListener):
         except queue.Empty:
             if not block:
                 raise
-            for handler in self.handlers:
-                handler.flush()
-            record = self.queue.get()
+            self._flush_sink()
+            if self.wake.wait(BATCH_S):  # let the next records gather (stop/flush cut it short)
+                self.wake.clear()
+            try:
+                record = self.queue.get_nowait()
+            except queue.Empty:
+                record = self.queue.get()  # idle: sleep until the next record
         # None is the stop sentinel, which the stdlib loop compares against.
         return cast(logging.LogRecord, record)
 
+    def handle(self, record: logging.LogRecord) -> None:
+        if isinstance(record, _FlushRequest):
+            self._flush_sink()
+            record.done.set()
+            return
+        super().handle(record)
+
+    def _flush_sink(self) -> None:
+        for handler in self.handlers:
+            handler.flush()
+
     def enqueue_sentinel(self) -> None:
         self.queue.put_past_bound(None)  # None: the stdlib loop's sentinel
+        self.wake.set()
+
+    def flush(self, timeout_s: float) -> bool:
+        request = _FlushRequest()
+        self.queue.put_past_bound(request)
+        self.wake.set()
+        return request.done.wait(timeout_s)
 
     def stop_within(self, timeout_s: float) -> None:
         """Write what is queued, then stop; a sink stuck longer than `timeout_s` is left
@@ -173,8 +209,7 @@ class _Listener(logging.handlers.QueueListener):
         self.enqueue_sentinel()
         thread.join(timeout_s)
         if not thread.is_alive():
-            for handler in self.handlers:
-                handler.flush()
+            self._flush_sink()
 
 
 def _write_line(handler: logging.StreamHandler[Any], record: logging.LogRecord) -> None:
@@ -201,6 +236,7 @@ _STANDARD = frozenset(
     {
         *vars(logging.LogRecord("", 0, "", 0, "", None, None)),
         *("message", "asctime", "request_id", "event_fields"),
+        "color_message",  # uvicorn's copy of the message with terminal colour codes
     }
 )
 _JSON = json.JSONEncoder(ensure_ascii=False, default=str)  # built once: dumps() with options
@@ -303,6 +339,7 @@ _lock = threading.Lock()
 _installed: _Installed | None = None
 _atexit_registered = False
 _sample_rate = LoggingSettings().sample_rate
+_events_per_s = LoggingSettings().events_per_s
 
 
 def configure_logging(
@@ -316,10 +353,11 @@ def configure_logging(
     Calling it again replaces the earlier handler (its queue is written out first); with the
     same settings only the level changes. `level_override` is the CLI's -v/-q; `sink`
     replaces stderr/`logging.file` (tests use a sink that blocks)."""
-    global _installed, _sample_rate, _atexit_registered
+    global _installed, _sample_rate, _events_per_s, _atexit_registered
     root = logging.getLogger()
     with _lock:
-        _sample_rate = settings.sample_rate
+        _sample_rate, _events_per_s = settings.sample_rate, settings.events_per_s
+        _budget.clear()  # a new cap starts with a full second
         root.setLevel(level_override if level_override is not None else settings.level)
         if _installed is not None and _installed.settings == settings and sink is None:
             return
@@ -349,6 +387,12 @@ def _sink(settings: LoggingSettings) -> logging.Handler:
     return handler
 
 
+def flush_logs(timeout_s: float = STOP_TIMEOUT_S) -> bool:
+    """Wait until everything logged so far is written; False if the sink is stuck."""
+    installed = _installed
+    return installed is None or installed.listener.flush(timeout_s)
+
+
 def shutdown_logging(timeout_s: float = STOP_TIMEOUT_S) -> None:
     """Write out what is queued and remove the handler (also run at interpreter exit)."""
     with _lock:
@@ -373,6 +417,7 @@ def logging_status() -> dict[str, Any]:
         "level": current_level(),
         "format": installed.settings.format if installed else None,
         "sample_rate": _sample_rate,
+        "events_per_s": _events_per_s,
         "queue_size": installed.settings.queue_size if installed else None,
         "queued": installed.handler.queue.qsize() if installed else 0,
         "dropped_records": dropped_records(),
@@ -406,13 +451,33 @@ def set_level(level: str) -> None:
 
 
 def sampled(logger: logging.Logger, rate: float | None = None) -> bool:
-    """Whether to log this occurrence of a high-frequency INFO event, at `rate` (default:
-    `logging.sample_rate`). Costs one `isEnabledFor` when INFO is off. Do not ask it about a
-    slow operation: that is always logged."""
+    """Whether to log this occurrence of a high-frequency INFO event (each kind is its
+    logger): a share `rate` of them (default `logging.sample_rate`), and at most
+    `logging.events_per_s` a second. Costs one `isEnabledFor` when INFO is off. Do not ask
+    it about a slow operation: that is always logged."""
     if not logger.isEnabledFor(logging.INFO):
         return False
     share = _sample_rate if rate is None else rate
-    return share >= 1.0 or random.random() < share
+    if share < 1.0 and random.random() >= share:
+        return False
+    return _within_budget(logger.name)
+
+
+_budget: dict[str, list[int]] = {}  # event kind (logger name) -> [second, events in it]
+
+
+def _within_budget(kind: str) -> bool:
+    cap = _events_per_s
+    if not cap:
+        return True
+    second = int(time.monotonic())
+    window = _budget.get(kind)
+    if window is None or window[0] != second:
+        _budget[kind] = [second, 1]
+        return True
+    # Not atomic: threads racing here may let a few events past the cap, never block.
+    window[1] += 1
+    return window[1] <= cap
 
 
 class EventRecord(logging.LogRecord):
