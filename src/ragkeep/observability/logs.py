@@ -162,6 +162,7 @@ class _Listener(logging.handlers.QueueListener):
     def __init__(self, records: RecordQueue, sink: logging.Handler) -> None:
         super().__init__(records, sink)
         self.wake = threading.Event()
+        self._second_started = time.monotonic()
 
     def dequeue(self, block: bool) -> logging.LogRecord:
         try:
@@ -170,14 +171,27 @@ class _Listener(logging.handlers.QueueListener):
             if not block:
                 raise
             self._flush_sink()
+            self.new_second()
             if self.wake.wait(BATCH_S):  # let the next records gather (stop/flush cut it short)
                 self.wake.clear()
-            try:
-                record = self.queue.get_nowait()
-            except queue.Empty:
-                record = self.queue.get()  # idle: sleep until the next record
+            record = self._next_or_idle()
         # None is the stop sentinel, which the stdlib loop compares against.
         return cast(logging.LogRecord, record)
+
+    def _next_or_idle(self) -> logging.LogRecord | None:
+        while True:
+            try:
+                return self.queue.get(timeout=1.0)  # idle: sleep until the next record...
+            except queue.Empty:
+                self.new_second()  # ...but open the events' budget again once a second
+
+    def new_second(self) -> None:
+        """Empty the per-second event counts (sampled()) when a second has passed: a capped
+        kind logs nothing more until then, so the queue runs dry and this runs in time."""
+        now = time.monotonic()
+        if now - self._second_started >= 1.0:
+            self._second_started = now
+            _event_counts.clear()
 
     def handle(self, record: logging.LogRecord) -> None:
         if isinstance(record, _FlushRequest):
@@ -339,7 +353,7 @@ _lock = threading.Lock()
 _installed: _Installed | None = None
 _atexit_registered = False
 _sample_rate = LoggingSettings().sample_rate
-_events_per_s = LoggingSettings().events_per_s
+_events_per_s = 0  # the cap needs the writer thread, which resets it: none until configured
 
 
 def configure_logging(
@@ -357,7 +371,7 @@ def configure_logging(
     root = logging.getLogger()
     with _lock:
         _sample_rate, _events_per_s = settings.sample_rate, settings.events_per_s
-        _budget.clear()  # a new cap starts with a full second
+        _event_counts.clear()
         root.setLevel(level_override if level_override is not None else settings.level)
         if _installed is not None and _installed.settings == settings and sink is None:
             return
@@ -458,26 +472,22 @@ def sampled(logger: logging.Logger, rate: float | None = None) -> bool:
     if not logger.isEnabledFor(logging.INFO):
         return False
     share = _sample_rate if rate is None else rate
-    if share < 1.0 and random.random() >= share:
+    if share < 1.0 and _random() >= share:
         return False
-    return _within_budget(logger.name)
-
-
-_budget: dict[str, list[int]] = {}  # event kind (logger name) -> [second, events in it]
-
-
-def _within_budget(kind: str) -> bool:
     cap = _events_per_s
     if not cap:
         return True
-    second = int(time.monotonic())
-    window = _budget.get(kind)
-    if window is None or window[0] != second:
-        _budget[kind] = [second, 1]
-        return True
-    # Not atomic: threads racing here may let a few events past the cap, never block.
-    window[1] += 1
-    return window[1] <= cap
+    # No clock here, so that a capped event costs a cached search almost nothing: the
+    # writer thread empties the counts about once a second (_Listener.new_second).
+    count = _event_counts.get(logger.name, 0)
+    if count >= cap:
+        return False
+    _event_counts[logger.name] = count + 1  # racing threads may pass a few more, never wait
+    return True
+
+
+_event_counts: dict[str, int] = {}  # event kind (logger name) -> events since the last reset
+_random = random.random
 
 
 class EventRecord(logging.LogRecord):
