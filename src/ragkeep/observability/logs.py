@@ -253,8 +253,8 @@ _STANDARD = frozenset(
         "color_message",  # uvicorn's copy of the message with terminal colour codes
     }
 )
-_JSON = json.JSONEncoder(ensure_ascii=False, default=str)  # built once: dumps() with options
-# builds a new encoder for every call
+# Built once: json.dumps() with options builds a new encoder for every call.
+_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
 def _extras(record: logging.LogRecord) -> Iterable[tuple[str, Any]]:
@@ -507,7 +507,11 @@ class EventRecord(logging.LogRecord):
         attrs["event_fields"] = fields  # ours need not search for them
 
 
-_EVENT_TEMPLATE = vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None))
+_EVENT_TEMPLATE = {
+    **vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None)),
+    # Not the importing thread's: who logs is not looked up (configure_logging).
+    **dict.fromkeys(("thread", "threadName", "process", "processName")),
+}
 _START = time.time()
 
 
