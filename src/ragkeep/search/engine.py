@@ -66,7 +66,8 @@ class Searcher:
     def search(self, req: SearchRequest) -> SearchResults:
         """The hits; a hybrid search whose embedder failed answers from BM25 alone and says
         so in `degraded`. Raises EmbedderUnavailableError for a dense search then."""
-        if not sampled(log):  # logging below INFO: one level check, nothing else
+        # Below INFO (the default) a search pays one level check, not even a call to sampled().
+        if not log.isEnabledFor(logging.INFO) or not sampled(log):
             return self._cached_or_search(req)[0]
         started = time.perf_counter()
         results, cached = self._cached_or_search(req)
