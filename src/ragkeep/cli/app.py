@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from ragkeep.cli import health_command, mcp_command, monitor_command, output, serve_command
+from ragkeep.cli import (
+    health_command,
+    log_level_command,
+    mcp_command,
+    monitor_command,
+    output,
+    serve_command,
+)
 from ragkeep.models import SearchMode, to_json
 
 if TYPE_CHECKING:
@@ -41,6 +48,7 @@ serve_command.register(app)
 mcp_command.register(app)
 health_command.register(app)
 monitor_command.register(app)
+log_level_command.register(app)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
@@ -50,6 +58,7 @@ class _State:
     config_file: Path | None = None
     overrides: dict[str, Any] = {}  # noqa: RUF012 - one instance per process
     quiet: bool = False
+    log_level: int | None = None  # -v/-vv/-q: wins over the logging.level setting
 
 
 state = _State()
@@ -89,7 +98,7 @@ def open_keep(data_dir: Path | None = None, *, corrupt_ok: bool = False) -> Keep
     from ragkeep.store.base import StoreCorruptError, StoreError
 
     try:
-        return Keep(
+        keep = Keep(
             data_dir or state.data_dir,
             config_file=state.config_file,
             overrides=state.overrides,
@@ -98,6 +107,19 @@ def open_keep(data_dir: Path | None = None, *, corrupt_ok: bool = False) -> Keep
         if corrupt_ok and isinstance(exc, StoreCorruptError):
             raise
         _fail(str(exc))
+    _apply_logging(keep)
+    return keep
+
+
+def _apply_logging(keep: Keep) -> None:
+    """The settings' logging (level, format, file), now that the settings are loaded."""
+    from ragkeep.observability.logs import configure_logging
+
+    try:
+        configure_logging(keep.settings.logging, state.log_level)
+    except OSError as exc:
+        keep.close()
+        _fail(f"cannot open the log file (logging.file): {exc}")
 
 
 def _version(value: bool) -> None:
@@ -106,6 +128,13 @@ def _version(value: bool) -> None:
 
         typer.echo(f"ragkeep {__version__}")
         raise typer.Exit()
+
+
+def _cli_log_level(verbose: int, quiet: bool) -> int | None:
+    """-q: ERROR; -v: INFO; -vv: DEBUG; neither: None (the logging.level setting)."""
+    if quiet:
+        return logging.ERROR
+    return max(logging.WARNING - 10 * verbose, logging.DEBUG) if verbose else None
 
 
 @app.callback()
@@ -145,10 +174,12 @@ def main_options(
     state.config_file = config
     state.overrides = _parse_set(set_ or [])
     state.quiet = quiet
-    level = logging.WARNING - 10 * verbose if not quiet else logging.ERROR
-    logging.basicConfig(
-        level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s"
-    )
+    state.log_level = _cli_log_level(verbose, quiet)
+    from ragkeep.config.settings import LoggingSettings
+    from ragkeep.observability.logs import configure_logging
+
+    # Defaults until a command loads the settings (open_keep applies them then).
+    configure_logging(LoggingSettings(), state.log_level)
 
 
 # -- indexing ------------------------------------------------------------------------------

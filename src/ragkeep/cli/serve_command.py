@@ -46,15 +46,19 @@ def serve(
         _fail(str(exc))
     import uvicorn
 
+    from ragkeep.observability.logs import QueryStringFilter
     from ragkeep.server.app import create_app
 
-    verbose = logging.getLogger().getEffectiveLevel() <= logging.INFO
+    # uvicorn's loggers go through ragkeep's queue like every other: no handlers or levels
+    # of their own, so `ragkeep log-level` also switches its access log (INFO) on and off.
+    logging.getLogger("uvicorn.access").addFilter(QueryStringFilter())
     config = uvicorn.Config(
         create_app(keep, bind_host=bind),
         host=bind,
         port=cfg.port if port is None else port,
-        log_level="info" if verbose else ("error" if state.quiet else "warning"),
-        access_log=verbose,
+        log_config=None,
+        log_level=None,
+        access_log=True,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         server_header=False,
     )

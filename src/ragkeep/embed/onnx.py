@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragkeep.embed.base import EmbedderError
 from ragkeep.embed.tuning import BatchTuner, is_allocation_failure
+from ragkeep.observability.logs import log_event, sampled
 
 if TYPE_CHECKING:
     import numpy as np
@@ -252,7 +253,11 @@ class OnnxMiniLM:
                     continue  # the same texts again, in smaller batches
                 raise
             out[idx] = vectors
-            self.tuner.record(padded, sum(lengths[pos : pos + n]), seconds, token_bound)
+            tokens = sum(lengths[pos : pos + n])
+            self.tuner.record(padded, tokens, seconds, token_bound)
+            if sampled(log):
+                fields = {"texts": n, "tokens": tokens, "padded_tokens": padded}
+                log_event(log, "embedded a batch", {**fields, "ms": round(seconds * 1000, 2)})
             pos += n
         return out
 

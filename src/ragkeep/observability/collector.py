@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -11,6 +10,7 @@ from prometheus_client.registry import Collector
 
 from ragkeep import __version__
 from ragkeep.models.degradation import BreakerState
+from ragkeep.observability.logs import dropped_records
 from ragkeep.observability.metrics import counter, gauge, labelled
 from ragkeep.resources import MemoryBudget
 
@@ -42,13 +42,11 @@ class KeepCollector(Collector):
             ["flag", "stage"],
             (([f.name, f.stage.value], float(f.enabled)) for f in keep.feature_flags.states()),
         )
-        dropped = _log_drops()
-        if dropped is not None:
-            yield counter(
-                "ragkeep_log_records_dropped",
-                "Log records dropped because the log writer fell behind (never blocking).",
-                dropped,
-            )
+        yield counter(
+            "ragkeep_log_records_dropped",
+            "Log records dropped because the log writer fell behind (never blocking).",
+            dropped_records(),
+        )
 
     def _index(self) -> Iterator[Metric]:
         counts = self._keep.store.counts()
@@ -159,11 +157,3 @@ class KeepCollector(Collector):
             "Embedding batches that failed to allocate memory and were retried halved.",
             stats.oom_events,
         )
-
-
-def _log_drops() -> float | None:
-    try:
-        logs = importlib.import_module("ragkeep.observability.logs")
-    except ImportError:
-        return None
-    return float(logs.dropped_records())

@@ -7,7 +7,9 @@ scores, collapsing, and the result and query-embedding caches.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,6 +19,7 @@ from ragkeep.config.settings import SearchSettings
 from ragkeep.embed.base import EmbedderUnavailableError
 from ragkeep.models import SearchHit, SearchMode, SearchResults
 from ragkeep.models.degradation import Degradation, Part
+from ragkeep.observability.logs import log_event, sampled
 from ragkeep.resilience import FALLBACKS
 from ragkeep.search import fusion, ordering
 from ragkeep.search.query_vector import QueryEmbedder
@@ -26,6 +29,8 @@ from ragkeep.store.base import Ranking, ReadSnapshot, Store
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,28 @@ class Searcher:
     def search(self, req: SearchRequest) -> SearchResults:
         """The hits; a hybrid search whose embedder failed answers from BM25 alone and says
         so in `degraded`. Raises EmbedderUnavailableError for a dense search then."""
+        # Below INFO (the default) a search pays one level check, not even a call to sampled().
+        if not log.isEnabledFor(logging.INFO) or not sampled(log):
+            return self._cached_or_search(req)[0]
+        started = time.perf_counter()
+        results, cached = self._cached_or_search(req)
+        # Never the query text: it may be private.
+        log_event(
+            log,
+            "search",
+            {
+                "mode": req.mode.value,
+                "k": req.k,
+                "hits": len(results.hits),
+                "cached": cached,
+                "ms": round((time.perf_counter() - started) * 1000, 3),
+                "degraded": [d.part.value for d in results.degraded],
+            },
+        )
+        return results
+
+    def _cached_or_search(self, req: SearchRequest) -> tuple[SearchResults, bool]:
+        """The results, and whether they came from the result cache."""
         n = max(req.candidates or self._settings.candidates, req.k)
         cache = self.results if self._caching() else None
         key: str | None = None
@@ -86,7 +113,7 @@ class Searcher:
                 )
                 cached = cache.get(snap, key, generation)
                 if cached is not None:
-                    return SearchResults(tuple(cached))
+                    return SearchResults(tuple(cached)), True
             results, final = self._search(snap, req, n)
         # A stand-in (BM25 for a failed embedder, exact search while a derived index is
         # rebuilt) must not be served from the cache once the real answer is possible; nor
@@ -94,7 +121,7 @@ class Searcher:
         fresh = cache is not None and cache.unchanged_since(epoch)
         if key is not None and cache is not None and fresh and final and not results.degraded:
             cache.put(key, generation, list(results.hits))
-        return results
+        return results, False
 
     def _search(self, snap: ReadSnapshot, req: SearchRequest, n: int) -> tuple[SearchResults, bool]:
         """The hits, and whether they are the final answer for this generation (not an

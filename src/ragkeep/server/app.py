@@ -19,7 +19,9 @@ from fastapi.staticfiles import StaticFiles
 from ragkeep import __version__
 from ragkeep.keep import Keep
 from ragkeep.server import errors
+from ragkeep.server.request_ids import RequestIds
 from ragkeep.server.routes import admin, health, library, observability, query
+from ragkeep.server.routes import logging as log_routes
 from ragkeep.server.security import (
     BodyLimit,
     HostCheck,
@@ -65,8 +67,9 @@ def create_app(keep: Keep, *, bind_host: str = "127.0.0.1") -> FastAPI:
     )
     app.state.ragkeep = state
     errors.install(app)
-    for router in (query.router, library.router, admin.router, health.router, observability.router):
-        app.include_router(router)
+    routers = (query, library, admin, health, observability, log_routes)
+    for routes in routers:
+        app.include_router(routes.router)
     upload_limit = int(cfg.upload_max_mb * 1024 * 1024) + library.MULTIPART_OVERHEAD
     app.add_api_route(
         library.UPLOAD_ROUTE,
@@ -78,7 +81,8 @@ def create_app(keep: Keep, *, bind_host: str = "127.0.0.1") -> FastAPI:
     )
     _mount_page(app)
     _mount_docs(app)
-    # Added innermost first: a request meets the Host check, the body limit, CORS, then auth.
+    # Added innermost first: a request gets its id, then meets the Host check, the body
+    # limit, CORS, then auth.
     token = cfg.token.get_secret_value() if cfg.token else None
     app.add_middleware(TokenAuth, token=token)
     if cfg.cors_origins:
@@ -94,6 +98,7 @@ def create_app(keep: Keep, *, bind_host: str = "127.0.0.1") -> FastAPI:
         default=cfg.body_max_kb * 1024,
     )
     app.add_middleware(HostCheck, allowed=allowed_host_names(bind_host, cfg.allowed_hosts))
+    app.add_middleware(RequestIds)
     return app
 
 

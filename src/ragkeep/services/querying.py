@@ -17,6 +17,7 @@ from ragkeep.config.settings import LLMSettings, Settings
 from ragkeep.embed.base import EmbedderUnavailableError
 from ragkeep.models import SearchMode
 from ragkeep.models.degradation import Degradation, Part, ResilienceReport
+from ragkeep.observability.logs import log_event, sampled
 from ragkeep.resilience import FALLBACKS, CircuitBreaker
 from ragkeep.search.engine import Searcher, SearchRequest
 from ragkeep.services.flags import FlagService
@@ -110,13 +111,29 @@ class QueryService:
         try:
             for event in self._ask_events(question, k or self._settings.llm.ask_k):
                 # Counted when the answer is done: a consumer may stop right after it.
-                if isinstance(event, DoneEvent) and self._asks is not None:
-                    self._asks.observe(time.perf_counter() - started)
+                if isinstance(event, DoneEvent):
+                    self._answered(event.answer, time.perf_counter() - started)
                 yield event
         except Exception:
             if self._asks is not None:
                 self._asks.failed(time.perf_counter() - started)
             raise
+
+    def _answered(self, answer: Answer, seconds: float) -> None:
+        if self._asks is not None:
+            self._asks.observe(seconds)
+        if sampled(log):
+            # Never the question: it may be private.
+            log_event(
+                log,
+                "ask",
+                {
+                    "mode": answer.mode.value,
+                    "passages": len(answer.citations),
+                    "ms": round(seconds * 1000, 3),
+                    "degraded": [d.part.value for d in answer.degraded],
+                },
+            )
 
     def _ask_events(self, question: str, k: int) -> Iterator[AskEvent]:
         from ragkeep.models import NoticeEvent, PassagesEvent
