@@ -33,6 +33,8 @@ class Mutation:
 INT = "tests/test_interrupt.py::"
 M = "tests/test_memory_budget.py::"
 T = "tests/test_batch_tuning.py::"
+LOG = "tests/test_logging.py::"
+MET = "tests/test_metrics.py::"
 F = "tests/test_flags_runtime.py::"
 
 MUTATIONS = [
@@ -306,6 +308,88 @@ MUTATIONS = [
         '            raise ValueError(f"alpha feature flag',
         '            pass  # raise ValueError(f"alpha feature flag',
         f"{F}test_an_alpha_flag_must_default_to_off",
+    ),
+    Mutation(
+        "logging: a full queue drops the record instead of blocking the caller",
+        "observability/logs.py",
+        "            self.queue.put_nowait(record)",
+        "            self.queue.put(record, block=True)",
+        f"{LOG}test_a_stalled_sink_does_not_slow_searches_and_the_dropped_records_are_counted",
+    ),
+    Mutation(
+        "logging: the queue is bounded",
+        "observability/logs.py",
+        "DroppingQueueHandler(RecordQueue(settings.queue_size))",
+        "DroppingQueueHandler(RecordQueue())",
+        f"{LOG}test_a_full_queue_drops_new_records_and_counts_each_one",
+    ),
+    Mutation(
+        "logging: queued records are written out at exit",
+        "observability/logs.py",
+        "            atexit.register(shutdown_logging)",
+        "            pass",
+        f"{LOG}test_warnings_logged_just_before_exit_are_written",
+    ),
+    Mutation(
+        "logging: the request id is stamped on the calling thread",
+        "observability/logs.py",
+        "        handler.addFilter(RequestIdFilter())",
+        "        pass",
+        "tests/server/test_server_logging.py::"
+        "test_json_lines_carry_the_request_id_into_the_search_and_never_the_query",
+    ),
+    Mutation(
+        "logging: the access log never holds the query string",
+        "cli/serve_command.py",
+        'logging.getLogger("uvicorn.access").addFilter(QueryStringFilter())',
+        "pass",
+        "tests/server/test_server_logging.py::"
+        "test_json_lines_carry_the_request_id_into_the_search_and_never_the_query",
+    ),
+    Mutation(
+        "logging: per-search events are sampled",
+        "observability/logs.py",
+        "    if share < 1.0 and _random() >= share:",
+        "    if False:",
+        f"{LOG}test_search_events_follow_the_sample_rate_and_never_hold_the_query",
+    ),
+    Mutation(
+        "logging: events are capped per second",
+        "observability/logs.py",
+        "    if count >= cap:",
+        "    if False:",
+        f"{LOG}test_events_per_second_are_capped_whatever_the_sample_rate",
+    ),
+    Mutation(
+        "logging: the level of a running server changes without a restart",
+        "server/routes/logging.py",
+        "    set_level(body.level)",
+        "    pass",
+        "tests/server/test_server_logging.py::test_log_level_changes_a_running_server_without_a_restart",
+    ),
+    Mutation(
+        "health: a failed search is counted as an error",
+        "services/querying.py",
+        "                observed.failed(time.perf_counter() - started)",
+        "                observed.observe(time.perf_counter() - started)",
+        f"{MET}test_a_failed_search_is_an_error_and_a_fallback_is_not "
+        "tests/server/test_server_observability.py",
+    ),
+    Mutation(
+        "health: /readyz fails on a critical metric",
+        "server/routes/health.py",
+        "    problems.extend(not_ready(report, state.keep.settings.health))",
+        "    pass",
+        "tests/server/test_server_observability.py::"
+        "test_metrics_and_health_follow_real_traffic_and_failures",
+    ),
+    Mutation(
+        "health: too few requests judge nothing",
+        "observability/health.py",
+        "    enough = requests >= cfg.min_requests",
+        "    enough = True",
+        f"{MET}test_too_few_requests_judge_nothing "
+        "tests/server/test_server_observability.py::test_health_is_quiet_about_a_handful_of_requests",
     ),
     Mutation(
         "a finished thread's SQLite connection is closed",
