@@ -217,3 +217,9 @@ def test_observations_from_many_threads_are_all_counted() -> None:
     assert counts.buckets[0] == fast
     assert counts.buckets[LATENCY_BUCKETS.index(0.5)] == counts.requests
     assert op.seconds_total() == pytest.approx(0.0001 * fast + 0.3 * (counts.requests - fast))
+
+
+def test_the_critical_exit_code_is_the_levels() -> None:
+    from ragkeep.cli.health_command import CRITICAL_EXIT
+
+    assert Level.CRITICAL.exit_code == CRITICAL_EXIT

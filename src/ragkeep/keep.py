@@ -14,7 +14,6 @@ from ragkeep.config.settings import LoadedSettings, Settings, load_settings
 from ragkeep.embed.base import Embedder
 from ragkeep.embed.registry import default_model_spec, embedder_config, get_embedder
 from ragkeep.models.degradation import Part
-from ragkeep.observability.collector import KeepCollector
 from ragkeep.observability.observer import Observer
 from ragkeep.resilience import BreakerConfig, CircuitBreaker
 from ragkeep.resources import MemoryBudget
@@ -39,6 +38,7 @@ if TYPE_CHECKING:
         StoreStatus,
     )
     from ragkeep.models.health import HealthReport
+    from ragkeep.observability.collector import KeepCollector
 
 __all__ = ["Keep"]
 
@@ -128,13 +128,18 @@ class Keep:
         )
         self.admin = AdminService(self.store, self._caches, self.embedder, self.querying.resilience)
         self.feature_flags.on_change(self._follow_flags)
-        metrics.add_collector(KeepCollector(self))
+        metrics.add_collector(self._metrics_collector)
 
     @property
     def caches(self) -> Caches:
         """The result and query-embedding caches (built even while the `caching` flag is
         off, so that the flag can switch in a running process)."""
         return self._caches
+
+    def _metrics_collector(self) -> KeepCollector:
+        from ragkeep.observability.collector import KeepCollector
+
+        return KeepCollector(self)
 
     def embedder(self) -> Embedder:
         """The process-wide embedder for these settings, loaded on first use."""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ragkeep.models.health import HealthReport, Level
+if TYPE_CHECKING:
+    from ragkeep.models.health import HealthReport
+
+CRITICAL_EXIT = 2  # Level.CRITICAL.exit_code, without importing the models at start-up
 
 UrlOpt = Annotated[
     str | None,
@@ -73,12 +76,14 @@ def fetch_report(url: str, token: str | None) -> HealthReport:
         return request_report(url, token)
     except ReportUnavailable as exc:
         output.error(str(exc))
-        raise typer.Exit(Level.CRITICAL.exit_code) from None
+        raise typer.Exit(CRITICAL_EXIT) from None
 
 
 def request_report(url: str, token: str | None) -> HealthReport:
     """GET /api/health, or ReportUnavailable (`ragkeep monitor` retries rather than exit)."""
     import httpx
+
+    from ragkeep.models.health import HealthReport
 
     token = token or os.environ.get("RAGKEEP_SERVER__TOKEN") or None
     headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -19,15 +19,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ragkeep.cli.health_command import TokenOpt, UrlOpt
-from ragkeep.models.health import HealthPoint, HealthReport, HealthRow, Level, Metric
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.text import Text
 
+    from ragkeep.models.health import HealthPoint, HealthReport, HealthRow, Metric
+
 SPARKS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 30  # the latest points: 2.5 min of a server's 5 s samples, half an hour locally
-GetReport = Callable[[], HealthReport]
+GetReport = Callable[[], "HealthReport"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +171,8 @@ def series(report: HealthReport, metric: Metric, width: int = SPARK_WIDTH) -> li
 
 
 def _minutes_filled(history: Sequence[HealthPoint]) -> list[HealthPoint]:
+    from ragkeep.models.health import HealthPoint
+
     """The index records only the minutes in which something happened: put the idle minutes
     back as gaps, so that a sparkline's columns stay one minute each."""
     filled: list[HealthPoint] = []
@@ -224,6 +227,8 @@ def _status_line(frame: Frame) -> Text:
             return line.append(" · no report yet")
         return line.append(f" · last good report at {_clock(frame.good_at)}", style="dim")
     assert report is not None  # a frame without a problem has a report
+    from ragkeep.models.health import Metric
+
     requests = report.row(Metric.ERROR_RATE).samples
     line = Text.assemble((report.level.value, _LEVEL_STYLE[report.level.value]))
     line.append(f" · {requests} request{'' if requests == 1 else 's'} in the last ")
@@ -266,6 +271,7 @@ def _table(report: HealthReport, width: int) -> RenderableType:
 def _why_no_data(report: HealthReport) -> list[Text]:
     from rich.text import Text
 
+    from ragkeep.models.health import Level, Metric
     from ragkeep.observability.health import LABELS
 
     def why(row: HealthRow) -> str:

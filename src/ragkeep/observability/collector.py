@@ -1,4 +1,5 @@
-"""The metrics read at scrape time from an open index: nothing here runs between scrapes."""
+"""The metrics read at scrape time from an open index: nothing here runs between scrapes.
+Imported on the first render only (prometheus_client is slow to import)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from ragkeep import __version__
 from ragkeep.models.degradation import BreakerState
 from ragkeep.observability.logs import dropped_records
-from ragkeep.observability.metrics import counter, gauge, labelled
 from ragkeep.resources import MemoryBudget
 
 if TYPE_CHECKING:
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
 _TIER_STATS = ("hits", "misses", "evictions", "expirations")
 
 
-class KeepCollector(Collector):
+class KeepCollector:
     def __init__(self, keep: Keep) -> None:
         self._keep = keep
 
@@ -157,3 +156,26 @@ class KeepCollector(Collector):
             "Embedding batches that failed to allocate memory and were retried halved.",
             stats.oom_events,
         )
+
+
+def gauge(name: str, doc: str, value: float, **labels: str) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=list(labels))
+    family.add_metric(list(labels.values()), value)
+    return family
+
+
+def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, doc, value=value)
+
+
+def labelled(
+    kind: type[GaugeMetricFamily] | type[CounterMetricFamily],
+    name: str,
+    doc: str,
+    label_names: list[str],
+    rows: Iterator[tuple[list[str], float]],
+) -> Metric:
+    family = kind(name, doc, labels=label_names)
+    for labels, value in rows:
+        family.add_metric(labels, value)
+    return family

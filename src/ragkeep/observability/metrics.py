@@ -12,20 +12,17 @@ from __future__ import annotations
 import math
 import threading
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import accumulate
+from typing import TYPE_CHECKING, Protocol
 
-from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.exposition import generate_latest
-from prometheus_client.registry import Collector
+if TYPE_CHECKING:
+    from prometheus_client.core import (
+        Metric,
+    )
+    from prometheus_client.registry import CollectorRegistry
 
 # Upper bounds in seconds. 0.5, 1 and 2 are the p95 thresholds (docs/observability.md), so
 # the health levels and a histogram_quantile() alert agree on which side of one a p95 is.
@@ -138,37 +135,63 @@ class OperationCounts:
 EMPTY_COUNTS = OperationCounts(0, 0, (0,) * (len(LATENCY_BUCKETS) + 1))
 
 
+class Collector(Protocol):
+    def collect(self) -> Iterator[Metric]: ...
+
+
 class Metrics:
-    """The registry of one open index; `render()` is what /metrics serves."""
+    """The metrics of one open index; `render()` is what /metrics serves.
+
+    prometheus_client is imported on the first render, not when the index opens: it costs
+    about 35 ms of start-up, which every `ragkeep search` would pay for nothing."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        # process_resident_memory_bytes, CPU seconds, open files (Linux; nothing elsewhere).
-        ProcessCollector(registry=self.registry)
         self.search = OperationMetrics(Operation.SEARCH)
         self.ask = OperationMetrics(Operation.ASK)
         self.embed = OperationMetrics(Operation.EMBED)
         self.ingest_embed = OperationMetrics(Operation.INGEST_EMBED)
         self.commit = OperationMetrics(Operation.COMMIT)
         self._operations = (self.search, self.ask, self.embed, self.ingest_embed, self.commit)
-        self.registry.register(_OperationCollector(self._operations))
+        self._collectors: list[Callable[[], Collector]] = [
+            lambda: _OperationCollector(self._operations)
+        ]
+        self._registry: CollectorRegistry | None = None
+        self._lock = threading.Lock()
 
-    def add_collector(self, collector: Collector) -> None:
-        self.registry.register(collector)
+    def add_collector(self, make: Callable[[], Collector]) -> None:
+        """`make` builds the collector when metrics are first rendered."""
+        self._collectors.append(make)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        from prometheus_client.exposition import generate_latest
+
+        return generate_latest(self._registry_once())
+
+    def _registry_once(self) -> CollectorRegistry:
+        with self._lock:
+            if self._registry is None:
+                from prometheus_client import CollectorRegistry, ProcessCollector
+
+                registry = CollectorRegistry()
+                # process_resident_memory_bytes, CPU seconds, open files (Linux only).
+                ProcessCollector(registry=registry)
+                for make in self._collectors:
+                    registry.register(make())
+                self._registry = registry
+            return self._registry
 
     def counts(self) -> dict[Operation, OperationCounts]:
         """Every operation's cumulative counts (for the health window)."""
         return {op.operation: op.counts() for op in self._operations}
 
 
-class _OperationCollector(Collector):
+class _OperationCollector:
     def __init__(self, operations: tuple[OperationMetrics, ...]) -> None:
         self._operations = operations
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
         latency = HistogramMetricFamily(
             "ragkeep_operation_seconds",
             "Latency of each operation; _count is the number of calls, failed ones included.",
@@ -190,26 +213,3 @@ class _OperationCollector(Collector):
             errors.add_metric([op.operation.value], counts.errors)
         yield latency
         yield errors
-
-
-def gauge(name: str, doc: str, value: float, **labels: str) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, doc, labels=list(labels))
-    family.add_metric(list(labels.values()), value)
-    return family
-
-
-def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
-    return CounterMetricFamily(name, doc, value=value)
-
-
-def labelled(
-    kind: type[GaugeMetricFamily] | type[CounterMetricFamily],
-    name: str,
-    doc: str,
-    label_names: list[str],
-    rows: Iterator[tuple[list[str], float]],
-) -> Metric:
-    family = kind(name, doc, labels=label_names)
-    for labels, value in rows:
-        family.add_metric(labels, value)
-    return family

@@ -15,10 +15,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ragkeep.config.settings import Settings
-from ragkeep.models.health import HealthReport
-from ragkeep.observability import health
 from ragkeep.observability.metrics import Metrics
 from ragkeep.observability.process import resident_bytes
 from ragkeep.observability.window import (
@@ -29,6 +28,9 @@ from ragkeep.observability.window import (
     to_recorded,
 )
 from ragkeep.store.base import Store, StoreError
+
+if TYPE_CHECKING:
+    from ragkeep.models.health import HealthReport
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,8 @@ class Observer:
 
     def live_report(self) -> HealthReport:
         """The window that ends now, with one history point per sampling interval."""
+        from ragkeep.observability import health
+
         now = self.sample()
         with self._lock:
             samples = [*self._samples, now]
@@ -124,6 +128,8 @@ class Observer:
 
     def recorded_report(self) -> HealthReport:
         """The window that ends now, from the minutes every process recorded in the index."""
+        from ragkeep.observability import health
+
         end = self._clock()
         start = end - self._cfg.window_s
         first_minute = int(start // 60)
