@@ -38,6 +38,7 @@ def main() -> None:
     run(str(HERE / "bench_query.py"))
     run(str(HERE / "bench_cache.py"))
     run(str(HERE / "logging_overhead.py"))  # its own small index: SciFact abstracts
+    run(str(HERE / "bench_metrics.py"))
     run(str(HERE / "bench_sync.py"), *limit)
     print(f"results in {RESULTS}")
 
