@@ -3,11 +3,22 @@ printed nothing, and papercuts. Every test runs `ragkeep` in a new process, as a
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from ragkeep.config.settings import StoreSettings
+from ragkeep.embed.registry import default_model_spec
+from ragkeep.store import open_store
+
 from conftest import CliResult, run_cli, write
+from fake_llm import FakeLLM
 
 
 def _one_line_error(result: CliResult, *needles: str, code: int = 2) -> str:
@@ -35,3 +46,79 @@ def test_a_data_dir_that_cannot_be_created_is_one_line(tmp_path: Path) -> None:
         write(tmp_path / "afile", "a file where a folder would be needed")
         result = run_cli("status", data_dir=where)
         _one_line_error(result, f"cannot create the data dir {where}", "--data-dir")
+
+
+# -- item 4: Ctrl-C says what was kept -----------------------------------------------------
+
+
+def _default_sigint() -> None:
+    # A shell may start background jobs with SIGINT ignored; Python then keeps ignoring it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _start(data: Path, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGKEEP_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "ragkeep", "--data-dir", str(data), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=_default_sigint,
+    )
+
+
+def _interrupt_when(proc: subprocess.Popen[str], ready: Callable[[], bool]) -> str:
+    """SIGINT once `ready()`; the process's stderr."""
+    try:
+        deadline = time.monotonic() + 120
+        while not ready():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "never ready to be interrupted"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        return proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _committed(data: Path) -> int:
+    """Documents in the index, read through the store (Keep's close would write)."""
+    spec = default_model_spec()
+    store = open_store(StoreSettings(), data, model_id=spec.model_id, dimension=spec.dimension)
+    try:
+        return store.counts().documents
+    finally:
+        store.close()
+
+
+def test_ctrl_c_during_add_says_how_many_documents_were_kept(tmp_path: Path) -> None:
+    docs, data = tmp_path / "docs", tmp_path / "data"
+    for i in range(400):
+        write(docs / f"n{i:03}.txt", f"Note {i}: the heron waited by pond {i} until dusk.\n")
+    _committed(data)  # the index exists, so it can be polled
+    proc = _start(data, "add", str(docs))
+    stderr = _interrupt_when(proc, lambda: _committed(data) >= 5)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    kept = _committed(data)
+    assert 5 <= kept < 400
+    assert f"interrupted; {kept} document(s) committed in this run are kept" in stderr, stderr
+
+
+def test_ctrl_c_in_any_command_is_reported(tmp_path: Path) -> None:
+    """typer turns KeyboardInterrupt into a silent exit 130; main() says it. Here: an `ask`
+    waiting for an LLM that does not answer."""
+    data = tmp_path / "data"
+    write(tmp_path / "docs" / "heron.txt", "The heron waited by the pond until dusk.\n")
+    assert run_cli("add", str(tmp_path / "docs"), data_dir=data).code == 0
+    with FakeLLM("never sent", hang_s=60) as llm:
+        proc = _start(
+            data, "--set", "llm.provider=ollama", "--set", f"llm.url={llm.url}", "ask", "heron?"
+        )
+        stderr = _interrupt_when(proc, lambda: bool(llm.requests))
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    assert "interrupted" in stderr, stderr

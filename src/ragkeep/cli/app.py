@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -59,6 +60,7 @@ class _State:
     overrides: dict[str, Any] = {}  # noqa: RUF012 - one instance per process
     quiet: bool = False
     log_level: int | None = None  # -v/-vv/-q: wins over the logging.level setting
+    interrupt_reported: bool = False  # a command said what an interruption kept
 
 
 state = _State()
@@ -196,7 +198,11 @@ def add(
     missing = [str(p) for p in paths if not p.exists() and not p.is_symlink()]
     if missing:
         _fail(f"no such file or folder: {', '.join(missing)}")
-    with open_keep() as keep, output.progress(enabled=not state.quiet) as progress:
+    with (
+        open_keep() as keep,
+        _kept_on_interrupt(keep),
+        output.progress(enabled=not state.quiet) as progress,
+    ):
         report = keep.indexing.add(paths, progress, on_wait=_waiting_for(keep))
     _finish_report(report, json_)
 
@@ -204,7 +210,11 @@ def add(
 @app.command()
 def sync(json_: JsonOpt = False) -> None:
     """Re-scan all sources: index new and changed files, remove deleted ones."""
-    with open_keep() as keep, output.progress(enabled=not state.quiet) as progress:
+    with (
+        open_keep() as keep,
+        _kept_on_interrupt(keep),
+        output.progress(enabled=not state.quiet) as progress,
+    ):
         report = keep.indexing.sync(progress, on_wait=_waiting_for(keep))
     _finish_report(report, json_)
 
@@ -221,6 +231,25 @@ def remove(
     with open_keep() as keep:
         report = keep.indexing.remove(paths, on_wait=_waiting_for(keep))
     _finish_report(report, json_)
+
+
+@contextmanager
+def _kept_on_interrupt(keep: Keep) -> Iterator[None]:
+    """Ctrl-C or SIGTERM during add/sync: say how many documents this run committed (each
+    commit is one generation; the writer lock keeps other writers out meanwhile), then exit
+    130. Here, because typer turns KeyboardInterrupt into a silent exit 130 above us."""
+    before = keep.store.generation()
+    try:
+        yield
+    except KeyboardInterrupt:
+        try:
+            n = keep.store.generation() - before
+            saved = f"{n} document(s) committed in this run are kept"
+        except Exception:  # the store cannot say: still report the interruption
+            saved = "everything committed so far is kept"
+        output.error(f"interrupted; {saved}; `ragkeep sync` finishes the rest")
+        state.interrupt_reported = True
+        raise typer.Exit(130) from None
 
 
 def _waiting_for(keep: Keep) -> Callable[[], None]:
@@ -565,11 +594,21 @@ def main() -> None:
     terminate_as_interrupt()  # `kill`, systemd: stop like Ctrl-C, with the same message
     try:
         app()
-    except KeyboardInterrupt:
-        output.error("interrupted; everything committed so far is kept")
-        sys.exit(130)
+    except KeyboardInterrupt:  # outside typer's own handling (it exits 130 silently)
+        _interrupted()
+    except SystemExit as exc:
+        # typer turned a KeyboardInterrupt into exit 130 without a word: say it.
+        if exc.code == 130 and not state.interrupt_reported:
+            _interrupted()
+        raise
     except (StoreError, EmbedderError) as exc:
         # Expected failures of a part (a busy, full or damaged index; a broken model): one
         # line that says what to do, never a traceback.
         output.error(str(exc))
         sys.exit(2)
+
+
+def _interrupted() -> NoReturn:
+    state.interrupt_reported = True
+    output.error("interrupted; everything committed so far is kept")
+    sys.exit(130)
