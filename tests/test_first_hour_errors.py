@@ -122,3 +122,99 @@ def test_ctrl_c_in_any_command_is_reported(tmp_path: Path) -> None:
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr, stderr
     assert "interrupted" in stderr, stderr
+
+
+# -- item 10: papercuts --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(docs, data): a long path that a table would wrap, and a file name holding a newline."""
+    root = tmp_path_factory.mktemp("indexed")
+    docs = root / "docs"
+    deep = docs / "a folder whose name goes on and on" / "and another folder nested inside it"
+    write(
+        deep / "notes-on-the-heron-that-waited-by-the-pond.txt", "The heron waited by the pond.\n"
+    )
+    write(docs / "new\nline.txt", "A heron flew over the line of trees.\n")
+    assert run_cli("add", str(docs), data_dir=root / "data").code == 0
+    return docs, root / "data"
+
+
+def test_list_in_a_pipe_is_one_whole_line_per_document(indexed: tuple[Path, Path]) -> None:
+    docs, data = indexed
+    result = run_cli("list", data_dir=data, env={"COLUMNS": "80"})
+    assert result.code == 0, result
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2, result.stdout
+    deep = next(ln for ln in lines if "heron-that-waited" in ln)
+    assert deep.split("\t")[0].endswith("notes-on-the-heron-that-waited-by-the-pond.txt")
+    assert any(ln.startswith(f"{docs}/new\\nline.txt\t") for ln in lines), result.stdout
+
+
+def test_a_newline_in_a_file_name_keeps_a_result_on_one_line(indexed: tuple[Path, Path]) -> None:
+    _, data = indexed
+    result = run_cli("search", "heron flew over trees", "-k", "2", data_dir=data)
+    assert result.code == 0, result
+    ranked = [ln for ln in result.stdout.splitlines() if ln[:2] in ("1.", "2.")]
+    assert len(ranked) == 2 and any("new\\nline.txt" in ln for ln in ranked), result.stdout
+    assert len(result.stdout.splitlines()) == 4, result.stdout  # rank line + excerpt, twice
+
+
+def test_quiet_works_after_the_command(indexed: tuple[Path, Path]) -> None:
+    _, data = indexed
+    result = run_cli("sync", "-q", data_dir=data)
+    assert (result.code, result.stdout, result.stderr) == (0, "", ""), result
+
+
+@pytest.mark.parametrize("group", ["flags", "config", "cache"])
+def test_a_command_group_alone_shows_its_help(group: str) -> None:
+    """Like `ragkeep` alone: the help, on stderr, exit 2 (no command was run)."""
+    result = run_cli(group)
+    assert result.code == 2 and "Missing command" not in result.stderr, result
+    assert "Commands:" in result.stderr and f"ragkeep {group}" in result.stderr, result
+
+
+@pytest.mark.parametrize("command", [("search", ""), ("ask", "   ")])
+def test_an_empty_query_is_refused(indexed: tuple[Path, Path], command: tuple[str, ...]) -> None:
+    _, data = indexed
+    result = run_cli(*command, data_dir=data)
+    _one_line_error(result, "is empty")
+    assert result.stdout == ""
+
+
+def test_removing_what_is_not_indexed_says_so(indexed: tuple[Path, Path], tmp_path: Path) -> None:
+    _, data = indexed
+    result = run_cli("remove", str(tmp_path / "nonexistent"), data_dir=data)
+    _one_line_error(result, "not in the index", str(tmp_path / "nonexistent"))
+
+
+@pytest.mark.parametrize(
+    ("command", "usage"),
+    [
+        (["add"], "add [OPTIONS] PATH..."),
+        (["remove"], "remove [OPTIONS] PATH..."),
+        (["watch"], "watch [OPTIONS] [PATH...]"),
+        (["flags", "enable"], "enable [OPTIONS] NAME"),
+        ([], "--set KEY=VALUE"),
+    ],
+)
+def test_help_shows_plain_metavars(command: list[str], usage: str) -> None:
+    result = run_cli(*command, "--help", env={"COLUMNS": "100"})
+    assert result.code == 0, result
+    assert usage in result.stdout, result.stdout
+    for python_syntax in ("<list[", "{", "[["):
+        assert python_syntax not in result.stdout, result.stdout
+
+
+def test_config_show_prints_toml_values(tmp_path: Path) -> None:
+    import tomllib
+
+    result = run_cli("config", "show", data_dir=tmp_path / "data")
+    assert result.code == 0, result
+    rows = [ln.split("\t") for ln in result.stdout.splitlines()]
+    values = {key: value for key, value, _ in rows}
+    assert values["ingest.ignore"].startswith('["'), values["ingest.ignore"]
+    assert "false" in values.values() and "False" not in values.values()
+    for key, value in values.items():
+        assert value == "(not set)" or "x" in tomllib.loads(f"x = {value}"), (key, value)

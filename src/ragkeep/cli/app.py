@@ -24,6 +24,7 @@ from ragkeep.cli import (
     output,
     serve_command,
 )
+from ragkeep.cli.help import PlainHelpCommand
 from ragkeep.models import SearchMode, to_json
 
 if TYPE_CHECKING:
@@ -39,10 +40,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-flags_app = typer.Typer(help="List and switch feature flags (persisted in the data dir).")
-config_app = typer.Typer(help="Inspect the effective settings.")
+flags_app = typer.Typer(
+    no_args_is_help=True, help="List and switch feature flags (persisted in the data dir)."
+)
+config_app = typer.Typer(no_args_is_help=True, help="Inspect the effective settings.")
 app.add_typer(flags_app, name="flags")
-cache_app = typer.Typer(help="Inspect or empty the search-result cache.")
+cache_app = typer.Typer(no_args_is_help=True, help="Inspect or empty the search-result cache.")
 app.add_typer(config_app, name="config")
 app.add_typer(cache_app, name="cache")
 serve_command.register(app)
@@ -52,6 +55,10 @@ monitor_command.register(app)
 log_level_command.register(app)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+# Also after the command (`ragkeep sync -q`, as in a crontab), not only before it.
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress or summaries; only errors.")
+]
 
 
 class _State:
@@ -60,6 +67,7 @@ class _State:
     overrides: dict[str, Any] = {}  # noqa: RUF012 - one instance per process
     quiet: bool = False
     log_level: int | None = None  # -v/-vv/-q: wins over the logging.level setting
+    verbose: int = 0
     interrupt_reported: bool = False  # a command said what an interruption kept
 
 
@@ -69,6 +77,13 @@ state = _State()
 def _fail(message: str, code: int = 2) -> NoReturn:
     output.error(message)
     raise typer.Exit(code)
+
+
+def _quiet(quiet: bool) -> None:
+    """`-q` given after the command: the same as before it."""
+    if quiet:
+        state.quiet = True
+        state.log_level = _cli_log_level(state.verbose, True)
 
 
 def _parse_set(items: list[str]) -> dict[str, Any]:
@@ -145,6 +160,7 @@ def main_options(
         Path | None,
         typer.Option(
             "--data-dir",
+            metavar="DIR",
             help="Where the index lives. Default: $RAGKEEP_HOME, else the per-user data dir.",
         ),
     ] = None,
@@ -152,6 +168,7 @@ def main_options(
         Path | None,
         typer.Option(
             "--config",
+            metavar="FILE",
             help="Settings file (TOML). Default: $RAGKEEP_CONFIG, else DATA_DIR/config.toml.",
         ),
     ] = None,
@@ -160,6 +177,7 @@ def main_options(
         typer.Option(
             "--set",
             "-s",
+            metavar="KEY=VALUE",
             help="Override a setting for this run, e.g. --set llm.provider=ollama (repeatable).",
         ),
     ] = None,
@@ -177,6 +195,7 @@ def main_options(
     state.overrides = _parse_set(set_ or [])
     state.quiet = quiet
     state.log_level = _cli_log_level(verbose, quiet)
+    state.verbose = verbose
     from ragkeep.config.settings import LoggingSettings
     from ragkeep.observability.logs import configure_logging
 
@@ -187,14 +206,16 @@ def main_options(
 # -- indexing ------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def add(
     paths: Annotated[
         list[Path], typer.Argument(metavar="PATH...", help="Files or folders to index (recursive).")
     ],
     json_: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Register files or folders as sources and index them."""
+    _quiet(quiet)
     missing = [str(p) for p in paths if not p.exists() and not p.is_symlink()]
     if missing:
         _fail(f"no such file or folder: {', '.join(missing)}")
@@ -207,9 +228,10 @@ def add(
     _finish_report(report, json_)
 
 
-@app.command()
-def sync(json_: JsonOpt = False) -> None:
+@app.command(cls=PlainHelpCommand)
+def sync(json_: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Re-scan all sources: index new and changed files, remove deleted ones."""
+    _quiet(quiet)
     with (
         open_keep() as keep,
         _kept_on_interrupt(keep),
@@ -219,16 +241,21 @@ def sync(json_: JsonOpt = False) -> None:
     _finish_report(report, json_)
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def remove(
     paths: Annotated[
         list[Path],
         typer.Argument(metavar="PATH...", help="Files or folders to drop from the index."),
     ],
     json_: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Remove files or folders from the index and stop syncing them."""
+    _quiet(quiet)
     with open_keep() as keep:
+        unknown = _not_indexed(keep, paths)
+        if unknown:
+            _fail(f"not in the index, and no such file or folder: {', '.join(unknown)}")
         report = keep.indexing.remove(paths, on_wait=_waiting_for(keep))
     _finish_report(report, json_)
 
@@ -252,6 +279,18 @@ def _kept_on_interrupt(keep: Keep) -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
+def _not_indexed(keep: Keep, paths: list[Path]) -> list[str]:
+    """The paths `remove` would do nothing for: gone from disk (so not a folder to exclude)
+    and neither a source nor holding an indexed document."""
+    from ragkeep.ingest.paths import absolute, is_under
+
+    gone = [absolute(p) for p in paths if not p.exists() and not p.is_symlink()]
+    if not gone:
+        return []
+    known = [*keep.admin.sources(), *(d.path for d in keep.admin.documents())]
+    return [g for g in gone if not any(k == g or is_under(k, g) for k in known)]
+
+
 def _waiting_for(keep: Keep) -> Callable[[], None]:
     def waiting() -> None:
         holder = keep.store.writer_holder() or "another ragkeep add/sync"
@@ -260,20 +299,25 @@ def _waiting_for(keep: Keep) -> Callable[[], None]:
     return waiting
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def watch(
     paths: Annotated[
         list[Path] | None,
         typer.Argument(
-            metavar="[PATH...]",
+            metavar="PATH...",
             help="Folders to watch (added as sources). Default: every source.",
         ),
     ] = None,
     debounce: Annotated[
-        float, typer.Option("--debounce", min=0.05, help="Seconds of quiet before a sync.")
+        float,
+        typer.Option(
+            "--debounce", min=0.05, metavar="SECONDS", help="Seconds of quiet before a sync."
+        ),
     ] = 1.0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Keep the index in sync with file changes until interrupted (Ctrl-C)."""
+    _quiet(quiet)
     import signal
     import threading
 
@@ -305,7 +349,7 @@ def _finish_summary(report: IndexReport) -> None:
         output.report_summary(report)
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def doctor(
     json_: JsonOpt = False,
     repair: Annotated[
@@ -336,7 +380,7 @@ def _doctor_report(repair: bool) -> DoctorReport:
         return DoctorReport([Check("the database opens", False, str(exc), repairable=False)])
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def gc(json_: JsonOpt = False) -> None:
     """Delete stored vectors that no chunk uses any more (also done automatically)."""
     with open_keep() as keep:
@@ -358,7 +402,7 @@ def _finish_report(report: IndexReport, json_: bool) -> None:
 # -- reading -------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def search(
     query: Annotated[str, typer.Argument(metavar="QUERY", help="What to look for.")],
     k: Annotated[
@@ -376,6 +420,7 @@ def search(
     When the embedding model fails, hybrid search answers from BM25 alone and says so on
     stderr (and in --json's "degraded"); --mode dense then fails with exit 2.
     """
+    _require_words(query, "query")
     with open_keep() as keep:
         results = keep.querying.search(query, k, mode)
     if json_:
@@ -385,7 +430,13 @@ def search(
         output.search_results(results.hits)
 
 
-@app.command()
+def _require_words(text: str, what: str) -> None:
+    # An empty query matches nothing in BM25 and anything in dense: refuse it instead.
+    if not text.strip():
+        _fail(f"the {what} is empty: give some words to look for")
+
+
+@app.command(cls=PlainHelpCommand)
 def ask(
     question: Annotated[
         str, typer.Argument(metavar="QUESTION", help="A question about your documents.")
@@ -406,6 +457,7 @@ def ask(
     """
     from ragkeep.answer.service import consume
 
+    _require_words(question, "question")
     with open_keep() as keep:
         stream = not (json_ or no_stream) and keep.feature_flags.enabled("answer_streaming")
         events = keep.querying.ask_stream(question, k)
@@ -419,7 +471,7 @@ def ask(
         output.answer(answer, streamed=stream)
 
 
-@app.command("list")
+@app.command("list", cls=PlainHelpCommand)
 def list_(json_: JsonOpt = False) -> None:
     """List indexed documents."""
     with open_keep() as keep:
@@ -430,7 +482,7 @@ def list_(json_: JsonOpt = False) -> None:
         output.documents(docs)
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def status(json_: JsonOpt = False) -> None:
     """Show what is indexed: documents, chunks, sources, model, generation, size, and the
     feature flags not at their defaults."""
@@ -446,7 +498,7 @@ def status(json_: JsonOpt = False) -> None:
         output.status(st, flags, flags_error)
 
 
-@app.command("eval")
+@app.command("eval", cls=PlainHelpCommand)
 def eval_(
     dataset_dir: Annotated[
         Path,
@@ -457,7 +509,9 @@ def eval_(
     split: Annotated[str, typer.Option("--split", help="Which qrels/SPLIT.tsv to use.")] = "test",
     modes: Annotated[
         list[SearchMode] | None,
-        typer.Option("--mode", help="Modes to evaluate (repeatable). Default: all three."),
+        typer.Option(
+            "--mode", metavar="MODE", help="Modes to evaluate (repeatable). Default: all three."
+        ),
     ] = None,
     data_dir: Annotated[
         Path | None,
@@ -493,7 +547,7 @@ def eval_(
 # -- cache ---------------------------------------------------------------------------------
 
 
-@cache_app.command("stats")
+@cache_app.command("stats", cls=PlainHelpCommand)
 def cache_stats(json_: JsonOpt = False) -> None:
     """Show hits, misses, evictions, expirations and hit rate, across all processes."""
     with open_keep() as keep:
@@ -504,7 +558,7 @@ def cache_stats(json_: JsonOpt = False) -> None:
         output.cache_stats(stats)
 
 
-@cache_app.command("clear")
+@cache_app.command("clear", cls=PlainHelpCommand)
 def cache_clear() -> None:
     """Empty the result cache shared by every process, and reset its statistics."""
     with open_keep() as keep:
@@ -515,7 +569,7 @@ def cache_clear() -> None:
 # -- flags and config ----------------------------------------------------------------------
 
 
-@flags_app.command("list")
+@flags_app.command("list", cls=PlainHelpCommand)
 def flags_list(json_: JsonOpt = False) -> None:
     """List every feature flag: state, default, stage and where the state comes from."""
     with open_keep() as keep:
@@ -543,25 +597,25 @@ def _set_flag(name: str, enabled: bool | None) -> None:
         output.info(f"{name} is {word}{note}")
 
 
-@flags_app.command("enable")
+@flags_app.command("enable", cls=PlainHelpCommand)
 def flags_enable(name: Annotated[str, typer.Argument(metavar="NAME", help="Flag name.")]) -> None:
     """Switch a flag on for this data dir."""
     _set_flag(name, True)
 
 
-@flags_app.command("disable")
+@flags_app.command("disable", cls=PlainHelpCommand)
 def flags_disable(name: Annotated[str, typer.Argument(metavar="NAME", help="Flag name.")]) -> None:
     """Switch a flag off for this data dir."""
     _set_flag(name, False)
 
 
-@flags_app.command("reset")
+@flags_app.command("reset", cls=PlainHelpCommand)
 def flags_reset(name: Annotated[str, typer.Argument(metavar="NAME", help="Flag name.")]) -> None:
     """Forget the persisted value: the flag's default applies again."""
     _set_flag(name, None)
 
 
-@config_app.command("show")
+@config_app.command("show", cls=PlainHelpCommand)
 def config_show(json_: JsonOpt = False) -> None:
     """Print the effective settings and where each value came from."""
     from ragkeep.config.settings import ConfigError, iter_settings, load_settings

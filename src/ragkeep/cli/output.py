@@ -11,6 +11,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -137,7 +138,15 @@ def report_summary(report: IndexReport) -> None:
 
 
 def _where(path: str, page: int | None) -> str:
-    return f"{path} (p. {page})" if page is not None else path
+    return f"{one_line(path)} (p. {page})" if page is not None else one_line(path)
+
+
+def one_line(name: str) -> str:
+    """A file name on one line: a newline or other control character in it is shown
+    escaped (`\\n`), so one result stays one line and `grep` sees it whole."""
+    if name.isprintable():
+        return name
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in name)
 
 
 def search_results(hits: Sequence[SearchHit]) -> None:
@@ -189,20 +198,28 @@ def answer(ans: Answer, streamed: bool) -> None:
         if ans.citations:
             _out().print("\n[bold]Sources[/]")
             for c in ans.citations:
-                _out().print(f"  [{c.number}] {escape(c.label())}")
+                _out().print(f"  [{c.number}] {escape(one_line(c.label()))}")
     else:
         _out().print(escape(ans.text))
 
 
 def documents(docs: Sequence[DocumentInfo]) -> None:
-    table = _table(box=None, header_style="bold")
-    table.add_column("path", overflow="fold")
-    table.add_column("title")
-    table.add_column("chunks", justify="right")
-    table.add_column("bytes", justify="right")
-    for d in docs:
-        table.add_row(escape(d.path), escape(d.title[:60]), str(d.chunks), str(d.size))
-    _out().print(table)
+    if not _out().is_terminal:
+        # A pipe or a file: one tab-separated line per document, never wrapped, so that
+        # `ragkeep list | grep` and `cut -f1` see whole paths.
+        for d in docs:
+            sys.stdout.write(f"{one_line(d.path)}\t{one_line(d.title)}\t{d.chunks}\t{d.size}\n")
+        sys.stdout.flush()
+    else:
+        table = _table(box=None, header_style="bold")
+        table.add_column("path", overflow="fold")
+        table.add_column("title")
+        table.add_column("chunks", justify="right")
+        table.add_column("bytes", justify="right")
+        for d in docs:
+            path, title = escape(one_line(d.path)), escape(one_line(d.title[:60]))
+            table.add_row(path, title, str(d.chunks), str(d.size))
+        _out().print(table)
     _err().print(f"{len(docs)} document(s)")
 
 
@@ -371,10 +388,33 @@ def flags(states: Sequence[FlagState]) -> None:
 
 def config(data_dir: Path, config_file: Path | None, rows: Sequence[tuple[str, Any, str]]) -> None:
     _err().print(f"data dir: {data_dir}\nconfig file: {config_file or '(none)'}")
+    if not _out().is_terminal:  # a pipe: whole lines for grep, never wrapped
+        for key, value, source in rows:
+            sys.stdout.write(f"{key}\t{toml_value(value)}\t{source}\n")
+        sys.stdout.flush()
+        return
     table = _table("setting", "value", "source", box=None, header_style="bold")
     for key, value, source in rows:
-        table.add_row(key, escape(str(value)), source)
+        table.add_row(key, escape(toml_value(value)), source)
     _out().print(table)
+
+
+def toml_value(value: Any) -> str:
+    """A setting as it is written in config.toml (`false`, `["a", "b"]`, `"text"`), not as
+    Python prints it; TOML has no null, so an unset value is `(not set)`."""
+    if value is None:
+        return "(not set)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(str(value), ensure_ascii=False)  # a TOML basic string
 
 
 def eval_report(r: EvalReport) -> None:
