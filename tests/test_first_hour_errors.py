@@ -218,3 +218,22 @@ def test_config_show_prints_toml_values(tmp_path: Path) -> None:
     assert "false" in values.values() and "False" not in values.values()
     for key, value in values.items():
         assert value == "(not set)" or "x" in tomllib.loads(f"x = {value}"), (key, value)
+
+
+def test_pypdf_warnings_are_the_files_warnings_not_stderr(tmp_path: Path) -> None:
+    from docfactory import make_pdf
+
+    pdf = make_pdf(["The heron waited by the pond until dusk.", "A second page on kilns."])
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    # A wrong startxref pointer, which pypdf repairs (and logs); no %%EOF at all (it fails).
+    cut = pdf.rfind(b"startxref")
+    (docs / "repaired.pdf").write_bytes(pdf[:cut] + b"startxref\n5\n%%EOF\n")
+    (docs / "no-eof.pdf").write_bytes(pdf[: pdf.rfind(b"%%EOF")])
+    result = run_cli("add", str(docs), "--json", data_dir=tmp_path / "data")
+    assert result.code == 1, result  # no-eof.pdf failed; each file has its own line
+    assert "pypdf" not in result.stderr and "WARNING" not in result.stderr, result.stderr
+    files = {Path(f["path"]).name: f for f in result.json()["files"]}
+    assert files["repaired.pdf"]["outcome"] == "added"
+    assert any(w.startswith("pypdf: ") for w in files["repaired.pdf"]["warnings"]), files
+    assert files["no-eof.pdf"]["outcome"] == "failed" and files["no-eof.pdf"]["reason"]
