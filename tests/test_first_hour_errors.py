@@ -237,3 +237,22 @@ def test_pypdf_warnings_are_the_files_warnings_not_stderr(tmp_path: Path) -> Non
     assert files["repaired.pdf"]["outcome"] == "added"
     assert any(w.startswith("pypdf: ") for w in files["repaired.pdf"]["warnings"]), files
     assert files["no-eof.pdf"]["outcome"] == "failed" and files["no-eof.pdf"]["reason"]
+
+
+def test_a_symlink_loop_is_a_warning_not_a_failing_cron_job(tmp_path: Path) -> None:
+    docs, data = tmp_path / "docs", tmp_path / "data"
+    write(docs / "heron.txt", "The heron waited by the pond.\n")
+    (docs / "sub").mkdir()
+    (docs / "sub" / "up").symlink_to("..")  # a folder loop
+    (docs / "one").symlink_to("two")  # a link loop
+    (docs / "two").symlink_to("one")
+    for command in ("add", "sync", "sync"):  # every run: exit 0, each loop one line
+        args = (command, str(docs)) if command == "add" else (command,)
+        result = run_cli(*args, data_dir=data)
+        assert result.code == 0, result
+        for name in ("sub/up", "one", "two"):
+            lines = [ln for ln in result.stderr.splitlines() if f"{docs}/{name}:" in ln]
+            assert len(lines) == 1 and "symlink loop" in lines[0], result.stderr
+    report = run_cli("sync", "--json", data_dir=data).json()
+    loops = [f for f in report["files"] if f["skip"] == "symlink_loop"]
+    assert len(loops) == 3 and report["failed"] == 0, report

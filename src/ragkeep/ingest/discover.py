@@ -66,7 +66,8 @@ def walk_source(source: str, rules: WalkRules) -> Iterator[Candidate | Unusable]
             try:
                 est = os.stat(entry.path)  # follows symlinks
             except OSError as exc:
-                yield Unusable(entry.path, _stat_reason(entry.path, exc), source)
+                loop = SkipReason.SYMLINK_LOOP if exc.errno == errno.ELOOP else None
+                yield Unusable(entry.path, _stat_reason(entry.path, exc), source, loop)
                 continue
             if stat.S_ISDIR(est.st_mode):
                 key = (est.st_dev, est.st_ino)
@@ -75,6 +76,7 @@ def walk_source(source: str, rules: WalkRules) -> Iterator[Candidate | Unusable]
                         entry.path,
                         "symlink loop: folder already walked through another path",
                         source,
+                        SkipReason.SYMLINK_LOOP,
                     )
                     continue
                 seen_dirs.add(key)
