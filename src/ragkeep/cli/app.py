@@ -265,7 +265,13 @@ def watch(
         # raising KeyboardInterrupt at an arbitrary point.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        run_watch(keep, sources, stop, debounce_s=debounce, on_report=_finish_summary)
+        failures_shown: set[tuple[str, str]] = set()
+
+        def changes(report: IndexReport) -> None:
+            if not state.quiet:
+                output.watch_changes(report, failures_shown)
+
+        run_watch(keep, sources, stop, debounce_s=debounce, on_report=changes)
         output.info("stopped")
 
 
@@ -273,7 +279,12 @@ def _finish_summary(report: IndexReport) -> None:
     from ragkeep.models import FileOutcome
 
     if not state.quiet and any(r.outcome is not FileOutcome.UNCHANGED for r in report.results):
-        output.report_summary(report)
+        output.report_summary(report, _verbose())
+
+
+def _verbose() -> bool:
+    """-v or more: the summaries list what they otherwise count."""
+    return state.log_level is not None and state.log_level <= logging.INFO
 
 
 @app.command()
@@ -322,7 +333,7 @@ def _finish_report(report: IndexReport, json_: bool) -> None:
     if json_:
         output.print_json(report)
     elif not state.quiet:
-        output.report_summary(report)
+        output.report_summary(report, _verbose())
     raise typer.Exit(0 if report.ok else 1)
 
 

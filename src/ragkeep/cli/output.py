@@ -109,7 +109,8 @@ def progress(enabled: bool = True) -> Iterator[ProgressFn | None]:
         yield update
 
 
-def report_summary(report: IndexReport) -> None:
+def report_summary(report: IndexReport, verbose: bool = False) -> None:
+    """The counts, one line for all unsupported files, then what needs a look."""
     from ragkeep.models import FileOutcome, SkipReason
 
     counts = report.to_dict()
@@ -118,13 +119,14 @@ def report_summary(report: IndexReport) -> None:
         f"{', '.join(parts) or 'nothing to do'} in {report.seconds:.1f}s "
         f"(generation {report.generation})"
     )
-    # Unsupported files are common (images, archives): one line per type, not per file.
-    unsupported = [
-        r for r in report.results
+    # Unsupported files are common (images, archives): one line for them all, so the lines
+    # that matter (failures, warnings, changes) are not buried; --verbose lists the types.
+    unsupported = Counter(
+        r.reason or "" for r in report.results
         if r.outcome is FileOutcome.SKIPPED and r.skip is SkipReason.UNSUPPORTED_TYPE
-    ]  # fmt: skip
-    for reason, n in Counter(r.reason or "" for r in unsupported).items():
-        _err().print(f"  [dim]skipped {n} file(s): {escape(reason)}[/]")
+    )  # fmt: skip
+    if unsupported:
+        _unsupported_lines(unsupported, verbose)
     for r in report.results:
         if r.outcome is FileOutcome.FAILED:
             _err().print(f"  [red]failed[/]  {escape(r.path)}: {escape(r.reason or '')}")
@@ -132,6 +134,39 @@ def report_summary(report: IndexReport) -> None:
             _err().print(f"  [yellow]skipped[/] {escape(r.path)}: {escape(r.reason or '')}")
         elif r.outcome in (FileOutcome.REMOVED, FileOutcome.RENAMED) and r.reason:
             _err().print(f"  [dim]{r.outcome.value}[/] {escape(r.path)}: {escape(r.reason)}")
+        for warning in r.warnings:
+            _err().print(f"  [yellow]warning[/] {escape(r.path)}: {escape(warning)}")
+
+
+def _unsupported_lines(by_reason: Counter[str], verbose: bool) -> None:
+    files, kinds = sum(by_reason.values()), len(by_reason)
+    line = (
+        f"skipped {files} file{'s' * (files != 1)} of {kinds} unsupported type{'s' * (kinds != 1)}"
+    )
+    _err().print(f"  [dim]{line}{'' if verbose else '; --verbose lists them'}[/]")
+    if verbose:  # most common first, then by name: a stable order to read and diff
+        for reason, n in sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
+            _err().print(
+                f"    [dim]{n:>6}  {escape(reason.removeprefix('unsupported file type: '))}[/]"
+            )
+
+
+def watch_changes(report: IndexReport, failures_shown: set[tuple[str, str]]) -> None:
+    """One line per file that changed in a `watch` cycle; nothing when nothing changed.
+    A file that keeps failing is reported once (`failures_shown` remembers), not every cycle."""
+    from ragkeep.models import FileOutcome
+
+    for r in report.results:
+        if r.outcome in (FileOutcome.ADDED, FileOutcome.UPDATED):
+            _err().print(f"  [green]{r.outcome.value}[/] {escape(r.path)} ({r.chunks} chunks)")
+        elif r.outcome in (FileOutcome.REMOVED, FileOutcome.RENAMED):
+            detail = f": {escape(r.reason)}" if r.reason else ""
+            _err().print(f"  [dim]{r.outcome.value}[/] {escape(r.path)}{detail}")
+        elif r.outcome is FileOutcome.FAILED and (r.path, r.reason or "") not in failures_shown:
+            failures_shown.add((r.path, r.reason or ""))
+            _err().print(f"  [red]failed[/]  {escape(r.path)}: {escape(r.reason or '')}")
+        else:
+            continue
         for warning in r.warnings:
             _err().print(f"  [yellow]warning[/] {escape(r.path)}: {escape(warning)}")
 

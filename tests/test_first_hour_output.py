@@ -1,0 +1,91 @@
+"""Issue 13, items 5, 6 and 8, through the CLI as a user runs it: output that reads (one line
+for unsupported files; `watch` prints only what changed), honest progress, and a data dir
+and sources that cannot feed on each other."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import run_cli, write
+
+_JUNK = (".gz", ".png", ".xyz", ".bin", ".deb")
+
+
+def _folder_with_junk(docs: Path) -> None:
+    write(docs / "notes.md", "Sourdough needs a ripe starter and a long cold proof.\n")
+    for i, suffix in enumerate(_JUNK):
+        for j in range(i + 1):  # 1 .gz, 2 .png, ...: 15 files of 5 types
+            write(docs / "junk" / f"f{j}{suffix}", "not indexable\n")
+
+
+def _eventually(check: Callable[[], bool], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+# -- item 6: output noise --------------------------------------------------------------------
+
+
+def test_unsupported_files_are_one_summary_line_and_verbose_lists_the_types(
+    tmp_path: Path,
+) -> None:
+    docs, data = tmp_path / "docs", tmp_path / "data"
+    _folder_with_junk(docs)
+
+    added = run_cli("add", str(docs), data_dir=data)
+
+    assert added.code == 0, added.stderr
+    lines = added.stderr.splitlines()
+    assert lines[0].startswith("1 added, 15 skipped")
+    assert "skipped 15 files of 5 unsupported types; --verbose lists them" in lines[1]
+    assert len(lines) == 2, added.stderr
+    assert "unsupported file type" not in added.stderr
+
+    synced = run_cli("-v", "sync", data_dir=data)
+    assert synced.code == 0, synced.stderr
+    listed = [line.split() for line in synced.stderr.splitlines() if line.startswith("    ")]
+    # Most common first: 5 .deb, 4 .bin, 3 .xyz, 2 .png, 1 .gz.
+    assert listed == [["5", ".deb"], ["4", ".bin"], ["3", ".xyz"], ["2", ".png"], ["1", ".gz"]]
+
+
+def test_watch_prints_only_what_changed(tmp_path: Path) -> None:
+    docs, data = tmp_path / "docs", tmp_path / "data"
+    _folder_with_junk(docs)
+    assert run_cli("add", str(docs), data_dir=data).code == 0
+    proc = _watch(data, "--debounce", "0.2")
+    try:
+        time.sleep(3)  # the first sync: nothing changed, so nothing is printed
+        new = write(docs / "b.md", "Smew are small white ducks.\n")
+        write(docs / "junk" / "more.gz", "still not indexable\n")
+        assert _eventually(lambda: _document_count(data) == 2, 60)
+        time.sleep(1)  # let the watcher print
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, err
+    lines = err.splitlines()
+    assert lines[0] == "watching 1 folder(s); Ctrl-C to stop"
+    assert lines[1:] == [f"  added {new} (1 chunks)", "stopped"], err
+
+
+def _watch(data: Path, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGKEEP_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "ragkeep", "--data-dir", str(data), "watch", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+
+
+def _document_count(data: Path) -> int:
+    result = run_cli("status", "--json", data_dir=data)
+    return int(result.json()["documents"]) if result.code == 0 else -1
