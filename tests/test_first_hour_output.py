@@ -78,10 +78,11 @@ def test_watch_prints_only_what_changed(tmp_path: Path) -> None:
     assert lines[1:] == [f"  added {new} (1 chunks)", "stopped"], err
 
 
-def _watch(data: Path, *args: str) -> subprocess.Popen[str]:
+def _watch(data: Path, *args: str, verbose: bool = False) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGKEEP_")}
+    loud = ["-v"] if verbose else []
     return subprocess.Popen(
-        [sys.executable, "-m", "ragkeep", "--data-dir", str(data), "watch", *args],
+        [sys.executable, "-m", "ragkeep", "--data-dir", str(data), *loud, "watch", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
 
@@ -89,3 +90,79 @@ def _watch(data: Path, *args: str) -> subprocess.Popen[str]:
 def _document_count(data: Path) -> int:
     result = run_cli("status", "--json", data_dir=data)
     return int(result.json()["documents"]) if result.code == 0 else -1
+
+
+# -- item 8: the data dir and sources --------------------------------------------------------
+
+
+def test_the_data_dir_cannot_be_a_source(tmp_path: Path) -> None:
+    docs, data = tmp_path / "docs", tmp_path / "data"
+    write(docs / "a.md", "Mergansers have serrated bills.\n")
+    assert run_cli("add", str(docs), data_dir=data).code == 0
+
+    for refused in (data, data / "inside", Path(os.path.relpath(data))):
+        (data / "inside").mkdir(exist_ok=True)
+        result = run_cli("add", str(refused), data_dir=data)
+        assert result.code == 2, result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert "is ragkeep's data dir (or inside it) and cannot be a source" in result.stderr
+        watched = run_cli("watch", str(refused), data_dir=data)
+        assert watched.code == 2 and "cannot be a source" in watched.stderr, watched.stderr
+
+    assert run_cli("status", "--json", data_dir=data).json()["sources"] == [str(docs)]
+
+
+def test_a_folder_holding_the_data_dir_is_walked_without_it(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    data = docs / "index"  # e.g. `--data-dir ./index` inside a project folder
+    write(docs / "a.md", "Mergansers have serrated bills.\n")
+    write(data / "stray.md", "Not a document of the user's: inside the data dir.\n")
+
+    first = run_cli("add", str(docs), "--json", data_dir=data)
+    again = run_cli("sync", "--json", data_dir=data)
+
+    assert first.code == 0, first.stderr
+    assert [f["path"] for f in first.json()["files"]] == [str(docs / "a.md")], first.stdout
+    assert again.code == 0, again.stderr
+    counts = {k: again.json()[k] for k in ("added", "unchanged", "skipped")}
+    assert counts == {"added": 0, "unchanged": 1, "skipped": 0}, again.stdout
+
+
+def test_watching_a_folder_that_holds_the_data_dir_does_not_sync_forever(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    data = docs / "index"
+    write(docs / "a.md", "Mergansers have serrated bills.\n")
+    proc = _watch(data, str(docs), "--debounce", "0.1", verbose=True)
+    try:
+        assert _eventually(lambda: _document_count(data) == 1, 60)
+        time.sleep(4)  # before the fix: a sync every ~0.2 s, each one writing to the data dir
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, err
+    assert err.count("watch: synced") == 1, err
+    assert f"added as source(s), kept after watch stops: {docs}" in err
+
+
+def test_watch_says_its_folders_become_sources(tmp_path: Path) -> None:
+    result = run_cli("watch", "--help", data_dir=tmp_path / "data", env={"COLUMNS": "200"})
+    assert result.code == 0
+    assert "stay sources after watch stops" in " ".join(result.stdout.split())
+
+
+def test_nested_sources_are_counted_once_after_remove_then_add(tmp_path: Path) -> None:
+    docs, data = tmp_path / "docs", tmp_path / "data"
+    for name in ("a.md", "b.md", "sub/c.md", "sub/d.md"):
+        write(docs / name, f"Notes called {name} about herons and egrets.\n")
+    assert run_cli("add", str(docs), data_dir=data).code == 0
+    assert run_cli("remove", str(docs / "sub"), data_dir=data).code == 0
+    readded = run_cli("add", str(docs / "sub"), "--json", data_dir=data)
+    assert readded.code == 0, readded.stderr
+    assert readded.json()["added"] == 2
+
+    synced = run_cli("sync", "--json", data_dir=data)
+
+    assert synced.code == 0, synced.stderr
+    report = synced.json()
+    assert (report["unchanged"], report["added"], report["files"]) == (4, 0, [])
+    assert run_cli("status", "--json", data_dir=data).json()["documents"] == 4

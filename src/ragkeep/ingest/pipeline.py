@@ -21,7 +21,7 @@ from ragkeep.config.settings import Settings
 from ragkeep.embed.base import Embedder, Tokenizer
 from ragkeep.embed.tuning import run_stats, stats_of
 from ragkeep.ingest.chunking import chunk_document
-from ragkeep.ingest.discover import Candidate, Unusable, WalkRules, walk_source
+from ragkeep.ingest.discover import Candidate, Unusable, WalkRules, dir_key, walk_source
 from ragkeep.ingest.feed import Done, Feed, TimedOut
 from ragkeep.ingest.loaders import EmptyDocumentError, LoaderError, load_document
 from ragkeep.ingest.paths import is_under
@@ -99,6 +99,7 @@ class Indexer:
         settings: Settings,
         tokenizer: Callable[[], Tokenizer],
         metrics: Metrics | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         self._store = store
         self._embedder = embedder
@@ -109,6 +110,7 @@ class Indexer:
         self._rules = WalkRules(
             ignore=frozenset(settings.ingest.ignore), include_hidden=settings.ingest.include_hidden
         )
+        self._data_dir = data_dir
 
     # -- public entry points -------------------------------------------------------------
 
@@ -121,9 +123,16 @@ class Indexer:
         existing = {d.path: d for d in self._store.documents()}
         candidates: list[Candidate] = []
         seen: set[str] = set()
-        rules = replace(self._rules, excluded=frozenset(self._store.excluded()))
+        data_dir = dir_key(self._data_dir) if self._data_dir is not None else None
+        rules = replace(
+            self._rules,
+            excluded=frozenset(self._store.excluded()),
+            skip_dirs=frozenset([data_dir] if data_dir else []),
+        )
         for source in sources:
             for item in walk_source(source, rules):
+                if item.path in seen:
+                    continue  # under two nested sources (after remove + add): counted once
                 seen.add(item.path)
                 if isinstance(item, Candidate):
                     candidates.append(item)
