@@ -73,7 +73,6 @@ class IndexingService:
         missing: list[str] = []
         for p in paths:
             path = absolute(p)
-            self.check_source(path)
             (sources if os.path.lexists(path) else missing).append(path)
         with self._store.writer_lock(on_wait):
             # Adding a removed path (or a folder holding one) brings it back.
@@ -87,9 +86,10 @@ class IndexingService:
         return report
 
     def check_source(self, path: str | Path) -> None:
-        """Refuse the data dir (or a path inside it) as a source: indexing the index's own
-        files would change them, and `watch` would sync forever. A folder that merely
-        contains the data dir is fine: walks skip the data dir."""
+        """Refuse the data dir (or a path inside it) as a source named by a user: indexing
+        the index's own files would change them, and `watch` would sync forever. A folder
+        that merely contains the data dir is fine: walks skip the data dir. Not checked by
+        `add` itself: the server's managed uploads folder lives inside the data dir."""
         if self._data_dir is None:
             return
         home, real = os.path.realpath(self._data_dir), os.path.realpath(absolute(path))
