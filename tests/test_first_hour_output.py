@@ -12,6 +12,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ragkeep import Keep
+
+from bigdoc import write_big_text
 from conftest import run_cli, write
 
 _JUNK = (".gz", ".png", ".xyz", ".bin", ".deb")
@@ -31,6 +34,69 @@ def _eventually(check: Callable[[], bool], timeout: float = 30.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+# -- item 5: progress that tells the truth ---------------------------------------------------
+
+
+def test_progress_counts_documents_in_the_index_not_files_read(keep: Keep, docs_dir: Path) -> None:
+    # Small files are committed in groups (pipeline._GROUP_CHUNKS): a count taken as files are
+    # read runs ahead of what an interruption would keep (35/491 shown, 6 saved, in issue 13).
+    for i in range(40):
+        write(docs_dir / f"f{i:02}.md", f"Document {i} is about starlings at dusk.\n")
+    seen: list[tuple[int, int]] = []
+
+    def check(done: int, total: int, path: str) -> None:
+        seen.append((done, len(keep.documents())))
+
+    keep.add([docs_dir], progress=check)
+
+    assert seen[-1] == (40, 40)
+    ahead = [(done, stored) for done, stored in seen if done > stored]
+    assert not ahead, f"the count ran ahead of the index: {ahead[:3]}"
+
+
+def test_the_bar_shows_chunks_per_second_and_progress_within_a_big_file(tmp_path: Path) -> None:
+    docs, data = tmp_path / "docs", tmp_path / "data"
+    write_big_text(docs / "big.txt", 1_500_000)  # over the bar's 1 M characters
+    for i in range(3):
+        write(docs / f"s{i}.md", f"Note {i} about herons and egrets.\n")
+
+    code, screen = _run_in_terminal(data, "add", str(docs))
+
+    assert code == 0, screen
+    assert "chunking" in screen and "/1500000" in screen and "chars/s" in screen, screen
+    assert "chunks/s" in screen and "4/4" in screen, screen
+    assert "4 added" in screen
+
+
+def _run_in_terminal(data: Path, *args: str) -> tuple[int, str]:
+    """Run the CLI with stderr on a pseudo-terminal (the bar shows only on a terminal);
+    returns the exit code and everything written there, escape sequences removed."""
+    import pty
+    import re
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGKEEP_")}
+    env.update(TERM="xterm", COLUMNS="160")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ragkeep", "--data-dir", str(data), *args],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave, env=env,
+    )  # fmt: skip
+    os.close(slave)
+    out = bytearray()
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    code = proc.wait(timeout=300)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode(errors="replace"))
+    return code, text.replace("\r", "\n")
 
 
 # -- item 6: output noise --------------------------------------------------------------------

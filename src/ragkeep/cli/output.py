@@ -93,20 +93,68 @@ def progress(enabled: bool = True) -> Iterator[ProgressFn | None]:
     )
 
     with Progress(
-        TextColumn("indexing"),
+        TextColumn("{task.fields[what]}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(),
         TextColumn("[dim]{task.description}"),
         console=_err(),
         transient=True,
     ) as bar:
-        task = bar.add_task("", total=None)
+        yield _Bar(bar)
 
-        def update(done: int, total: int, path: str) -> None:
-            bar.update(task, completed=done, total=total, description=escape(Path(path).name[:40]))
 
-        yield update
+# Within-file progress is shown from this much work on: a small file's one step would
+# only flash by.
+_SHOW_CHARS = 1_000_000
+_SHOW_CHUNKS = 512
+
+
+class _Bar:
+    """Two lines: documents in the index (with chunks/s and an ETA), and, while a big file
+    is chunked or embedded, how far into it the work is."""
+
+    def __init__(self, bar: Any) -> None:
+        import time
+
+        self._bar, self._clock = bar, time.monotonic
+        self._started = self._clock()
+        self._chunks = 0
+        self._files = bar.add_task("", total=None, what="indexed", rate="")
+        self._inner = bar.add_task("", total=None, what="", rate="", visible=False)
+        self._inner_key: tuple[str, str] | None = None
+        self._inner_started = 0.0
+
+    def __call__(self, done: int, total: int, path: str) -> None:
+        self._bar.update(self._files, completed=done, total=total, description=_name(path))
+
+    def chunks(self, n: int) -> None:
+        self._chunks += n
+        rate = self._chunks / max(self._clock() - self._started, 1e-3)
+        self._bar.update(self._files, rate=f"{rate:,.0f} chunks/s")
+
+    def step(self, path: str, stage: str, done: int, total: int) -> None:
+        if total < (_SHOW_CHARS if stage == "chunking" else _SHOW_CHUNKS):
+            return
+        if (path, stage) != self._inner_key:
+            self._inner_key, self._inner_started = (path, stage), self._clock()
+            self._bar.reset(self._inner, total=total, visible=True)
+        unit = "chars" if stage == "chunking" else "chunks"
+        rate = done / max(self._clock() - self._inner_started, 1e-3)
+        self._bar.update(
+            self._inner,
+            completed=done,
+            total=total,
+            what=stage,
+            rate=f"{rate:,.0f} {unit}/s",
+            description=_name(path),
+            visible=done < total,
+        )
+
+
+def _name(path: str) -> str:
+    return escape(Path(path).name[:40])
 
 
 def report_summary(report: IndexReport, verbose: bool = False) -> None:
