@@ -415,6 +415,13 @@ MUTATIONS = [
         FH + "test_the_bar_shows_chunks_per_second_and_progress_within_a_big_file",
     ),
     Mutation(
+        "the bar shows the total from the start",
+        "ingest/pipeline.py",
+        '            detail(0, total, "")',
+        "            pass",
+        FH + "test_the_bar_shows_chunks_per_second_and_progress_within_a_big_file",
+    ),
+    Mutation(
         "the bar shows chunks/s",
         "ingest/pipeline.py",
         "                    detail.chunks(r.chunks)",

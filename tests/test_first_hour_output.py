@@ -66,7 +66,7 @@ def test_the_bar_shows_chunks_per_second_and_progress_within_a_big_file(tmp_path
 
     assert code == 0, screen
     assert "chunking" in screen and "/1500000" in screen and "chars/s" in screen, screen
-    assert "chunks/s" in screen and "4/4" in screen, screen
+    assert "0/4" in screen and "chunks/s" in screen and "4/4" in screen, screen
     assert "4 added" in screen
 
 

@@ -237,6 +237,8 @@ class Indexer:
                 if progress:
                     progress(settled, total, r.path)
 
+        if detail is not None:
+            detail(0, total, "")  # the total from the start: "0/491", not "0/?"
         group: list[Prepared] = []
         try:
             while not isinstance(item := feed.get(), Done):
