@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -219,13 +219,22 @@ def add(
     missing = [str(p) for p in paths if not p.exists() and not p.is_symlink()]
     if missing:
         _fail(f"no such file or folder: {', '.join(missing)}")
-    with (
-        open_keep() as keep,
-        _kept_on_interrupt(keep),
-        output.progress(enabled=not state.quiet) as progress,
-    ):
-        report = keep.indexing.add(paths, progress, on_wait=_waiting_for(keep))
+    with open_keep() as keep:
+        _check_sources(keep, paths)
+        with _kept_on_interrupt(keep), output.progress(enabled=not state.quiet) as progress:
+            report = keep.indexing.add(paths, progress, on_wait=_waiting_for(keep))
     _finish_report(report, json_)
+
+
+def _check_sources(keep: Keep, paths: Sequence[Path]) -> None:
+    """One line, before any work, for a path that cannot be a source (the data dir)."""
+    from ragkeep.services.indexing import SourceError
+
+    try:
+        for p in paths:
+            keep.indexing.check_source(p)
+    except SourceError as exc:
+        _fail(str(exc))
 
 
 @app.command(cls=PlainHelpCommand)
@@ -305,7 +314,8 @@ def watch(
         list[Path] | None,
         typer.Argument(
             metavar="PATH...",
-            help="Folders to watch (added as sources). Default: every source.",
+            help="Folders to watch. They are added as sources and stay sources after "
+            "watch stops (ragkeep remove forgets one). Default: every source.",
         ),
     ] = None,
     debounce: Annotated[
@@ -316,11 +326,15 @@ def watch(
     ] = 1.0,
     quiet: QuietOpt = False,
 ) -> None:
-    """Keep the index in sync with file changes until interrupted (Ctrl-C)."""
+    """Keep the index in sync with file changes until interrupted (Ctrl-C).
+
+    Folders named here become permanent sources, as with `ragkeep add`.
+    """
     _quiet(quiet)
     import signal
     import threading
 
+    from ragkeep.ingest.paths import absolute
     from ragkeep.ingest.watch import watch as run_watch
 
     with open_keep() as keep:
@@ -328,8 +342,16 @@ def watch(
             missing = [str(p) for p in paths if not p.is_dir()]
             if missing:
                 _fail(f"not a folder: {', '.join(missing)}")
+            _check_sources(keep, paths)
+            known = set(keep.store.sources())
             _finish_summary(keep.indexing.add(paths, on_wait=_waiting_for(keep)))
-        sources = keep.store.sources() if not paths else [str(p) for p in paths]
+            new = [str(p) for p in paths if absolute(p) not in known]
+            if new:  # say it: watching is not a session-only thing
+                output.info(
+                    f"added as source(s), kept after watch stops: {', '.join(new)} "
+                    "(ragkeep remove PATH forgets one)"
+                )
+        sources = keep.store.sources() if not paths else [absolute(p) for p in paths]
         if not sources:
             _fail("nothing to watch: add a folder first, or name one")
         output.info(f"watching {len(sources)} folder(s); Ctrl-C to stop")
@@ -338,7 +360,20 @@ def watch(
         # raising KeyboardInterrupt at an arbitrary point.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        run_watch(keep, sources, stop, debounce_s=debounce, on_report=_finish_summary)
+        failures_shown: set[tuple[str, str]] = set()
+
+        def changes(report: IndexReport) -> None:
+            if not state.quiet:
+                output.watch_changes(report, failures_shown)
+
+        run_watch(
+            keep,
+            sources,
+            stop,
+            debounce_s=debounce,
+            on_report=changes,
+            ignore=[str(keep.data_dir)],
+        )
         output.info("stopped")
 
 
@@ -346,7 +381,12 @@ def _finish_summary(report: IndexReport) -> None:
     from ragkeep.models import FileOutcome
 
     if not state.quiet and any(r.outcome is not FileOutcome.UNCHANGED for r in report.results):
-        output.report_summary(report)
+        output.report_summary(report, _verbose())
+
+
+def _verbose() -> bool:
+    """-v or more: the summaries list what they otherwise count."""
+    return state.log_level is not None and state.log_level <= logging.INFO
 
 
 @app.command(cls=PlainHelpCommand)
@@ -395,7 +435,7 @@ def _finish_report(report: IndexReport, json_: bool) -> None:
     if json_:
         output.print_json(report)
     elif not state.quiet:
-        output.report_summary(report)
+        output.report_summary(report, _verbose())
     raise typer.Exit(0 if report.ok else 1)
 
 
