@@ -36,6 +36,7 @@ T = "tests/test_batch_tuning.py::"
 LOG = "tests/test_logging.py::"
 MET = "tests/test_metrics.py::"
 F = "tests/test_flags_runtime.py::"
+FH = "tests/test_first_hour_output.py::"
 
 MUTATIONS = [
     Mutation(
@@ -397,6 +398,84 @@ MUTATIONS = [
         "self._all = {t: c for t, c in self._all.items() if t.is_alive()}",
         "pass",
         "tests/sqlite/test_sqlite_connections.py",
+    ),
+    # Issue 13 (the first hour): progress, output, data dir and sources.
+    Mutation(
+        "progress counts committed documents (not files read)",
+        "ingest/pipeline.py",
+        "            report.results.extend(results)\n            for r in results:",
+        "            report.results.extend(results)\n            for r in results[:1]:",
+        FH + "test_progress_counts_documents_in_the_index_not_files_read",
+    ),
+    Mutation(
+        "the bar shows progress within a big file",
+        "ingest/pipeline.py",
+        "            on_chars=on_chars,",
+        "            on_chars=None,",
+        FH + "test_the_bar_shows_chunks_per_second_and_progress_within_a_big_file",
+    ),
+    Mutation(
+        "the bar shows the total from the start",
+        "ingest/pipeline.py",
+        '            detail(0, total, "")',
+        "            pass",
+        FH + "test_the_bar_shows_chunks_per_second_and_progress_within_a_big_file",
+    ),
+    Mutation(
+        "the bar shows chunks/s",
+        "ingest/pipeline.py",
+        "                    detail.chunks(r.chunks)",
+        "                    pass",
+        FH + "test_the_bar_shows_chunks_per_second_and_progress_within_a_big_file",
+    ),
+    Mutation(
+        "unsupported files: one summary line",
+        "cli/output.py",
+        "    if unsupported:\n",
+        "    if False:\n",
+        FH + "test_unsupported_files_are_one_summary_line_and_verbose_lists_the_types",
+    ),
+    Mutation(
+        "watch prints only what changed",
+        "cli/app.py",
+        "            on_report=changes,",
+        "            on_report=_finish_summary,",
+        FH + "test_watch_prints_only_what_changed",
+    ),
+    Mutation(
+        "the data dir is refused as a source",
+        "services/indexing.py",
+        "        if real == home or is_under(real, home):",
+        "        if False:",
+        FH + "test_the_data_dir_cannot_be_a_source",
+    ),
+    Mutation(
+        "walks skip the data dir",
+        "ingest/discover.py",
+        "                if key in rules.skip_dirs:\n                    continue",
+        "                if False:\n                    continue",
+        FH + "test_a_folder_holding_the_data_dir_is_walked_without_it",
+    ),
+    Mutation(
+        "watch ignores the data dir's own writes",
+        "ingest/watch.py",
+        "            return  # our own writes",
+        "            pass  # our own writes",
+        FH + "test_watching_a_folder_that_holds_the_data_dir_does_not_sync_forever",
+    ),
+    Mutation(
+        "nested sources: a file is counted once",
+        "ingest/pipeline.py",
+        "                    continue  # under two nested sources",
+        "                    pass  # under two nested sources",
+        FH + "test_nested_sources_are_counted_once_after_remove_then_add",
+    ),
+    Mutation(
+        "watch says its folders stay sources",
+        "cli/app.py",
+        "            if new:  # say it",
+        "            if False:  # say it",
+        FH + "test_watching_a_folder_that_holds_the_data_dir_does_not_sync_forever",
     ),
 ]
 

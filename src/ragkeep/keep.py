@@ -122,7 +122,9 @@ class Keep:
             caching=self._caches.enabled,
             max_terms=MemoryBudget.from_settings(self.settings).query_term_entries,
         )
-        self.indexing = IndexingService(self.store, self.embedder, self.settings, metrics)
+        self.indexing = IndexingService(
+            self.store, self.embedder, self.settings, metrics, self.data_dir
+        )
         self.querying = QueryService(
             searcher, self.settings, self.feature_flags, llm_breaker, metrics
         )

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -23,6 +24,7 @@ from ragkeep.cli import (
     output,
     serve_command,
 )
+from ragkeep.cli.help import PlainHelpCommand
 from ragkeep.models import SearchMode, to_json
 
 if TYPE_CHECKING:
@@ -38,10 +40,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-flags_app = typer.Typer(help="List and switch feature flags (persisted in the data dir).")
-config_app = typer.Typer(help="Inspect the effective settings.")
+flags_app = typer.Typer(
+    no_args_is_help=True, help="List and switch feature flags (persisted in the data dir)."
+)
+config_app = typer.Typer(no_args_is_help=True, help="Inspect the effective settings.")
 app.add_typer(flags_app, name="flags")
-cache_app = typer.Typer(help="Inspect or empty the search-result cache.")
+cache_app = typer.Typer(no_args_is_help=True, help="Inspect or empty the search-result cache.")
 app.add_typer(config_app, name="config")
 app.add_typer(cache_app, name="cache")
 serve_command.register(app)
@@ -51,6 +55,10 @@ monitor_command.register(app)
 log_level_command.register(app)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+# Also after the command (`ragkeep sync -q`, as in a crontab), not only before it.
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress or summaries; only errors.")
+]
 
 
 class _State:
@@ -59,6 +67,8 @@ class _State:
     overrides: dict[str, Any] = {}  # noqa: RUF012 - one instance per process
     quiet: bool = False
     log_level: int | None = None  # -v/-vv/-q: wins over the logging.level setting
+    verbose: int = 0
+    interrupt_reported: bool = False  # a command said what an interruption kept
 
 
 state = _State()
@@ -67,6 +77,13 @@ state = _State()
 def _fail(message: str, code: int = 2) -> NoReturn:
     output.error(message)
     raise typer.Exit(code)
+
+
+def _quiet(quiet: bool) -> None:
+    """`-q` given after the command: the same as before it."""
+    if quiet:
+        state.quiet = True
+        state.log_level = _cli_log_level(state.verbose, True)
 
 
 def _parse_set(items: list[str]) -> dict[str, Any]:
@@ -143,6 +160,7 @@ def main_options(
         Path | None,
         typer.Option(
             "--data-dir",
+            metavar="DIR",
             help="Where the index lives. Default: $RAGKEEP_HOME, else the per-user data dir.",
         ),
     ] = None,
@@ -150,6 +168,7 @@ def main_options(
         Path | None,
         typer.Option(
             "--config",
+            metavar="FILE",
             help="Settings file (TOML). Default: $RAGKEEP_CONFIG, else DATA_DIR/config.toml.",
         ),
     ] = None,
@@ -158,6 +177,7 @@ def main_options(
         typer.Option(
             "--set",
             "-s",
+            metavar="KEY=VALUE",
             help="Override a setting for this run, e.g. --set llm.provider=ollama (repeatable).",
         ),
     ] = None,
@@ -175,6 +195,7 @@ def main_options(
     state.overrides = _parse_set(set_ or [])
     state.quiet = quiet
     state.log_level = _cli_log_level(verbose, quiet)
+    state.verbose = verbose
     from ragkeep.config.settings import LoggingSettings
     from ragkeep.observability.logs import configure_logging
 
@@ -185,42 +206,98 @@ def main_options(
 # -- indexing ------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def add(
     paths: Annotated[
         list[Path], typer.Argument(metavar="PATH...", help="Files or folders to index (recursive).")
     ],
     json_: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Register files or folders as sources and index them."""
+    _quiet(quiet)
     missing = [str(p) for p in paths if not p.exists() and not p.is_symlink()]
     if missing:
         _fail(f"no such file or folder: {', '.join(missing)}")
-    with open_keep() as keep, output.progress(enabled=not state.quiet) as progress:
-        report = keep.indexing.add(paths, progress, on_wait=_waiting_for(keep))
+    with open_keep() as keep:
+        _check_sources(keep, paths)
+        with _kept_on_interrupt(keep), output.progress(enabled=not state.quiet) as progress:
+            report = keep.indexing.add(paths, progress, on_wait=_waiting_for(keep))
     _finish_report(report, json_)
 
 
-@app.command()
-def sync(json_: JsonOpt = False) -> None:
+def _check_sources(keep: Keep, paths: Sequence[Path]) -> None:
+    """One line, before any work, for a path that cannot be a source (the data dir)."""
+    from ragkeep.services.indexing import SourceError
+
+    try:
+        for p in paths:
+            keep.indexing.check_source(p)
+    except SourceError as exc:
+        _fail(str(exc))
+
+
+@app.command(cls=PlainHelpCommand)
+def sync(json_: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Re-scan all sources: index new and changed files, remove deleted ones."""
-    with open_keep() as keep, output.progress(enabled=not state.quiet) as progress:
+    _quiet(quiet)
+    with (
+        open_keep() as keep,
+        _kept_on_interrupt(keep),
+        output.progress(enabled=not state.quiet) as progress,
+    ):
         report = keep.indexing.sync(progress, on_wait=_waiting_for(keep))
     _finish_report(report, json_)
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def remove(
     paths: Annotated[
         list[Path],
         typer.Argument(metavar="PATH...", help="Files or folders to drop from the index."),
     ],
     json_: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Remove files or folders from the index and stop syncing them."""
+    _quiet(quiet)
     with open_keep() as keep:
+        unknown = _not_indexed(keep, paths)
+        if unknown:
+            _fail(f"not in the index, and no such file or folder: {', '.join(unknown)}")
         report = keep.indexing.remove(paths, on_wait=_waiting_for(keep))
     _finish_report(report, json_)
+
+
+@contextmanager
+def _kept_on_interrupt(keep: Keep) -> Iterator[None]:
+    """Ctrl-C or SIGTERM during add/sync: say how many documents this run committed (each
+    commit is one generation; the writer lock keeps other writers out meanwhile), then exit
+    130. Here, because typer turns KeyboardInterrupt into a silent exit 130 above us."""
+    before = keep.store.generation()
+    try:
+        yield
+    except KeyboardInterrupt:
+        try:
+            n = keep.store.generation() - before
+            saved = f"{n} document(s) committed in this run are kept"
+        except Exception:  # the store cannot say: still report the interruption
+            saved = "everything committed so far is kept"
+        output.error(f"interrupted; {saved}; `ragkeep sync` finishes the rest")
+        state.interrupt_reported = True
+        raise typer.Exit(130) from None
+
+
+def _not_indexed(keep: Keep, paths: list[Path]) -> list[str]:
+    """The paths `remove` would do nothing for: gone from disk (so not a folder to exclude)
+    and neither a source nor holding an indexed document."""
+    from ragkeep.ingest.paths import absolute, is_under
+
+    gone = [absolute(p) for p in paths if not p.exists() and not p.is_symlink()]
+    if not gone:
+        return []
+    known = [*keep.admin.sources(), *(d.path for d in keep.admin.documents())]
+    return [g for g in gone if not any(k == g or is_under(k, g) for k in known)]
 
 
 def _waiting_for(keep: Keep) -> Callable[[], None]:
@@ -231,23 +308,33 @@ def _waiting_for(keep: Keep) -> Callable[[], None]:
     return waiting
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def watch(
     paths: Annotated[
         list[Path] | None,
         typer.Argument(
-            metavar="[PATH...]",
-            help="Folders to watch (added as sources). Default: every source.",
+            metavar="PATH...",
+            help="Folders to watch. They are added as sources and stay sources after "
+            "watch stops (ragkeep remove forgets one). Default: every source.",
         ),
     ] = None,
     debounce: Annotated[
-        float, typer.Option("--debounce", min=0.05, help="Seconds of quiet before a sync.")
+        float,
+        typer.Option(
+            "--debounce", min=0.05, metavar="SECONDS", help="Seconds of quiet before a sync."
+        ),
     ] = 1.0,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Keep the index in sync with file changes until interrupted (Ctrl-C)."""
+    """Keep the index in sync with file changes until interrupted (Ctrl-C).
+
+    Folders named here become permanent sources, as with `ragkeep add`.
+    """
+    _quiet(quiet)
     import signal
     import threading
 
+    from ragkeep.ingest.paths import absolute
     from ragkeep.ingest.watch import watch as run_watch
 
     with open_keep() as keep:
@@ -255,8 +342,16 @@ def watch(
             missing = [str(p) for p in paths if not p.is_dir()]
             if missing:
                 _fail(f"not a folder: {', '.join(missing)}")
+            _check_sources(keep, paths)
+            known = set(keep.store.sources())
             _finish_summary(keep.indexing.add(paths, on_wait=_waiting_for(keep)))
-        sources = keep.store.sources() if not paths else [str(p) for p in paths]
+            new = [str(p) for p in paths if absolute(p) not in known]
+            if new:  # say it: watching is not a session-only thing
+                output.info(
+                    f"added as source(s), kept after watch stops: {', '.join(new)} "
+                    "(ragkeep remove PATH forgets one)"
+                )
+        sources = keep.store.sources() if not paths else [absolute(p) for p in paths]
         if not sources:
             _fail("nothing to watch: add a folder first, or name one")
         output.info(f"watching {len(sources)} folder(s); Ctrl-C to stop")
@@ -265,7 +360,20 @@ def watch(
         # raising KeyboardInterrupt at an arbitrary point.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        run_watch(keep, sources, stop, debounce_s=debounce, on_report=_finish_summary)
+        failures_shown: set[tuple[str, str]] = set()
+
+        def changes(report: IndexReport) -> None:
+            if not state.quiet:
+                output.watch_changes(report, failures_shown)
+
+        run_watch(
+            keep,
+            sources,
+            stop,
+            debounce_s=debounce,
+            on_report=changes,
+            ignore=[str(keep.data_dir)],
+        )
         output.info("stopped")
 
 
@@ -273,10 +381,15 @@ def _finish_summary(report: IndexReport) -> None:
     from ragkeep.models import FileOutcome
 
     if not state.quiet and any(r.outcome is not FileOutcome.UNCHANGED for r in report.results):
-        output.report_summary(report)
+        output.report_summary(report, _verbose())
 
 
-@app.command()
+def _verbose() -> bool:
+    """-v or more: the summaries list what they otherwise count."""
+    return state.log_level is not None and state.log_level <= logging.INFO
+
+
+@app.command(cls=PlainHelpCommand)
 def doctor(
     json_: JsonOpt = False,
     repair: Annotated[
@@ -307,7 +420,7 @@ def _doctor_report(repair: bool) -> DoctorReport:
         return DoctorReport([Check("the database opens", False, str(exc), repairable=False)])
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def gc(json_: JsonOpt = False) -> None:
     """Delete stored vectors that no chunk uses any more (also done automatically)."""
     with open_keep() as keep:
@@ -322,14 +435,14 @@ def _finish_report(report: IndexReport, json_: bool) -> None:
     if json_:
         output.print_json(report)
     elif not state.quiet:
-        output.report_summary(report)
+        output.report_summary(report, _verbose())
     raise typer.Exit(0 if report.ok else 1)
 
 
 # -- reading -------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def search(
     query: Annotated[str, typer.Argument(metavar="QUERY", help="What to look for.")],
     k: Annotated[
@@ -347,6 +460,7 @@ def search(
     When the embedding model fails, hybrid search answers from BM25 alone and says so on
     stderr (and in --json's "degraded"); --mode dense then fails with exit 2.
     """
+    _require_words(query, "query")
     with open_keep() as keep:
         results = keep.querying.search(query, k, mode)
     if json_:
@@ -356,7 +470,13 @@ def search(
         output.search_results(results.hits)
 
 
-@app.command()
+def _require_words(text: str, what: str) -> None:
+    # An empty query matches nothing in BM25 and anything in dense: refuse it instead.
+    if not text.strip():
+        _fail(f"the {what} is empty: give some words to look for")
+
+
+@app.command(cls=PlainHelpCommand)
 def ask(
     question: Annotated[
         str, typer.Argument(metavar="QUESTION", help="A question about your documents.")
@@ -377,6 +497,7 @@ def ask(
     """
     from ragkeep.answer.service import consume
 
+    _require_words(question, "question")
     with open_keep() as keep:
         stream = not (json_ or no_stream) and keep.feature_flags.enabled("answer_streaming")
         events = keep.querying.ask_stream(question, k)
@@ -390,7 +511,7 @@ def ask(
         output.answer(answer, streamed=stream)
 
 
-@app.command("list")
+@app.command("list", cls=PlainHelpCommand)
 def list_(json_: JsonOpt = False) -> None:
     """List indexed documents."""
     with open_keep() as keep:
@@ -401,7 +522,7 @@ def list_(json_: JsonOpt = False) -> None:
         output.documents(docs)
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def status(json_: JsonOpt = False) -> None:
     """Show what is indexed: documents, chunks, sources, model, generation, size, and the
     feature flags not at their defaults."""
@@ -417,7 +538,7 @@ def status(json_: JsonOpt = False) -> None:
         output.status(st, flags, flags_error)
 
 
-@app.command("eval")
+@app.command("eval", cls=PlainHelpCommand)
 def eval_(
     dataset_dir: Annotated[
         Path,
@@ -428,7 +549,9 @@ def eval_(
     split: Annotated[str, typer.Option("--split", help="Which qrels/SPLIT.tsv to use.")] = "test",
     modes: Annotated[
         list[SearchMode] | None,
-        typer.Option("--mode", help="Modes to evaluate (repeatable). Default: all three."),
+        typer.Option(
+            "--mode", metavar="MODE", help="Modes to evaluate (repeatable). Default: all three."
+        ),
     ] = None,
     data_dir: Annotated[
         Path | None,
@@ -464,7 +587,7 @@ def eval_(
 # -- cache ---------------------------------------------------------------------------------
 
 
-@cache_app.command("stats")
+@cache_app.command("stats", cls=PlainHelpCommand)
 def cache_stats(json_: JsonOpt = False) -> None:
     """Show hits, misses, evictions, expirations and hit rate, across all processes."""
     with open_keep() as keep:
@@ -475,7 +598,7 @@ def cache_stats(json_: JsonOpt = False) -> None:
         output.cache_stats(stats)
 
 
-@cache_app.command("clear")
+@cache_app.command("clear", cls=PlainHelpCommand)
 def cache_clear() -> None:
     """Empty the result cache shared by every process, and reset its statistics."""
     with open_keep() as keep:
@@ -486,7 +609,7 @@ def cache_clear() -> None:
 # -- flags and config ----------------------------------------------------------------------
 
 
-@flags_app.command("list")
+@flags_app.command("list", cls=PlainHelpCommand)
 def flags_list(json_: JsonOpt = False) -> None:
     """List every feature flag: state, default, stage and where the state comes from."""
     with open_keep() as keep:
@@ -514,25 +637,25 @@ def _set_flag(name: str, enabled: bool | None) -> None:
         output.info(f"{name} is {word}{note}")
 
 
-@flags_app.command("enable")
+@flags_app.command("enable", cls=PlainHelpCommand)
 def flags_enable(name: Annotated[str, typer.Argument(metavar="NAME", help="Flag name.")]) -> None:
     """Switch a flag on for this data dir."""
     _set_flag(name, True)
 
 
-@flags_app.command("disable")
+@flags_app.command("disable", cls=PlainHelpCommand)
 def flags_disable(name: Annotated[str, typer.Argument(metavar="NAME", help="Flag name.")]) -> None:
     """Switch a flag off for this data dir."""
     _set_flag(name, False)
 
 
-@flags_app.command("reset")
+@flags_app.command("reset", cls=PlainHelpCommand)
 def flags_reset(name: Annotated[str, typer.Argument(metavar="NAME", help="Flag name.")]) -> None:
     """Forget the persisted value: the flag's default applies again."""
     _set_flag(name, None)
 
 
-@config_app.command("show")
+@config_app.command("show", cls=PlainHelpCommand)
 def config_show(json_: JsonOpt = False) -> None:
     """Print the effective settings and where each value came from."""
     from ragkeep.config.settings import ConfigError, iter_settings, load_settings
@@ -565,11 +688,21 @@ def main() -> None:
     terminate_as_interrupt()  # `kill`, systemd: stop like Ctrl-C, with the same message
     try:
         app()
-    except KeyboardInterrupt:
-        output.error("interrupted; everything committed so far is kept")
-        sys.exit(130)
+    except KeyboardInterrupt:  # outside typer's own handling (it exits 130 silently)
+        _interrupted()
+    except SystemExit as exc:
+        # typer turned a KeyboardInterrupt into exit 130 without a word: say it.
+        if exc.code == 130 and not state.interrupt_reported:
+            _interrupted()
+        raise
     except (StoreError, EmbedderError) as exc:
         # Expected failures of a part (a busy, full or damaged index; a broken model): one
         # line that says what to do, never a traceback.
         output.error(str(exc))
         sys.exit(2)
+
+
+def _interrupted() -> NoReturn:
+    state.interrupt_reported = True
+    output.error("interrupted; everything committed so far is kept")
+    sys.exit(130)

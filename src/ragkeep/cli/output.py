@@ -11,6 +11,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,23 +94,72 @@ def progress(enabled: bool = True) -> Iterator[ProgressFn | None]:
     )
 
     with Progress(
-        TextColumn("indexing"),
+        TextColumn("{task.fields[what]}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(),
         TextColumn("[dim]{task.description}"),
         console=_err(),
         transient=True,
     ) as bar:
-        task = bar.add_task("", total=None)
-
-        def update(done: int, total: int, path: str) -> None:
-            bar.update(task, completed=done, total=total, description=escape(Path(path).name[:40]))
-
-        yield update
+        yield _Bar(bar)
 
 
-def report_summary(report: IndexReport) -> None:
+# Within-file progress is shown from this much work on: a small file's one step would
+# only flash by.
+_SHOW_CHARS = 1_000_000
+_SHOW_CHUNKS = 512
+
+
+class _Bar:
+    """Two lines: documents in the index (with chunks/s and an ETA), and, while a big file
+    is chunked or embedded, how far into it the work is."""
+
+    def __init__(self, bar: Any) -> None:
+        import time
+
+        self._bar, self._clock = bar, time.monotonic
+        self._started = self._clock()
+        self._chunks = 0
+        self._files = bar.add_task("", total=None, what="indexed", rate="")
+        self._inner = bar.add_task("", total=None, what="", rate="", visible=False)
+        self._inner_key: tuple[str, str] | None = None
+        self._inner_started = 0.0
+
+    def __call__(self, done: int, total: int, path: str) -> None:
+        self._bar.update(self._files, completed=done, total=total, description=_name(path))
+
+    def chunks(self, n: int) -> None:
+        self._chunks += n
+        rate = self._chunks / max(self._clock() - self._started, 1e-3)
+        self._bar.update(self._files, rate=f"{rate:,.0f} chunks/s")
+
+    def step(self, path: str, stage: str, done: int, total: int) -> None:
+        if total < (_SHOW_CHARS if stage == "chunking" else _SHOW_CHUNKS):
+            return
+        if (path, stage) != self._inner_key:
+            self._inner_key, self._inner_started = (path, stage), self._clock()
+            self._bar.reset(self._inner, total=total, visible=True)
+        unit = "chars" if stage == "chunking" else "chunks"
+        rate = done / max(self._clock() - self._inner_started, 1e-3)
+        self._bar.update(
+            self._inner,
+            completed=done,
+            total=total,
+            what=stage,
+            rate=f"{rate:,.0f} {unit}/s",
+            description=_name(path),
+            visible=done < total,
+        )
+
+
+def _name(path: str) -> str:
+    return escape(Path(path).name[:40])
+
+
+def report_summary(report: IndexReport, verbose: bool = False) -> None:
+    """The counts, one line for all unsupported files, then what needs a look."""
     from ragkeep.models import FileOutcome, SkipReason
 
     counts = report.to_dict()
@@ -118,26 +168,69 @@ def report_summary(report: IndexReport) -> None:
         f"{', '.join(parts) or 'nothing to do'} in {report.seconds:.1f}s "
         f"(generation {report.generation})"
     )
-    # Unsupported files are common (images, archives): one line per type, not per file.
-    unsupported = [
-        r for r in report.results
+    # Unsupported files are common (images, archives): one line for them all, so the lines
+    # that matter (failures, warnings, changes) are not buried; --verbose lists the types.
+    unsupported = Counter(
+        r.reason or "" for r in report.results
         if r.outcome is FileOutcome.SKIPPED and r.skip is SkipReason.UNSUPPORTED_TYPE
-    ]  # fmt: skip
-    for reason, n in Counter(r.reason or "" for r in unsupported).items():
-        _err().print(f"  [dim]skipped {n} file(s): {escape(reason)}[/]")
+    )  # fmt: skip
+    if unsupported:
+        _unsupported_lines(unsupported, verbose)
     for r in report.results:
+        name = escape(one_line(r.path))
         if r.outcome is FileOutcome.FAILED:
-            _err().print(f"  [red]failed[/]  {escape(r.path)}: {escape(r.reason or '')}")
+            _err().print(f"  [red]failed[/]  {name}: {escape(r.reason or '')}")
         elif r.outcome is FileOutcome.SKIPPED and r.skip is not SkipReason.UNSUPPORTED_TYPE:
-            _err().print(f"  [yellow]skipped[/] {escape(r.path)}: {escape(r.reason or '')}")
+            _err().print(f"  [yellow]skipped[/] {name}: {escape(r.reason or '')}")
         elif r.outcome in (FileOutcome.REMOVED, FileOutcome.RENAMED) and r.reason:
-            _err().print(f"  [dim]{r.outcome.value}[/] {escape(r.path)}: {escape(r.reason)}")
+            _err().print(f"  [dim]{r.outcome.value}[/] {name}: {escape(r.reason)}")
+        for warning in r.warnings:
+            _err().print(f"  [yellow]warning[/] {name}: {escape(warning)}")
+
+
+def _unsupported_lines(by_reason: Counter[str], verbose: bool) -> None:
+    files, kinds = sum(by_reason.values()), len(by_reason)
+    line = (
+        f"skipped {files} file{'s' * (files != 1)} of {kinds} unsupported type{'s' * (kinds != 1)}"
+    )
+    _err().print(f"  [dim]{line}{'' if verbose else '; --verbose lists them'}[/]")
+    if verbose:  # most common first, then by name: a stable order to read and diff
+        for reason, n in sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
+            _err().print(
+                f"    [dim]{n:>6}  {escape(reason.removeprefix('unsupported file type: '))}[/]"
+            )
+
+
+def watch_changes(report: IndexReport, failures_shown: set[tuple[str, str]]) -> None:
+    """One line per file that changed in a `watch` cycle; nothing when nothing changed.
+    A file that keeps failing is reported once (`failures_shown` remembers), not every cycle."""
+    from ragkeep.models import FileOutcome
+
+    for r in report.results:
+        if r.outcome in (FileOutcome.ADDED, FileOutcome.UPDATED):
+            _err().print(f"  [green]{r.outcome.value}[/] {escape(r.path)} ({r.chunks} chunks)")
+        elif r.outcome in (FileOutcome.REMOVED, FileOutcome.RENAMED):
+            detail = f": {escape(r.reason)}" if r.reason else ""
+            _err().print(f"  [dim]{r.outcome.value}[/] {escape(r.path)}{detail}")
+        elif r.outcome is FileOutcome.FAILED and (r.path, r.reason or "") not in failures_shown:
+            failures_shown.add((r.path, r.reason or ""))
+            _err().print(f"  [red]failed[/]  {escape(r.path)}: {escape(r.reason or '')}")
+        else:
+            continue
         for warning in r.warnings:
             _err().print(f"  [yellow]warning[/] {escape(r.path)}: {escape(warning)}")
 
 
 def _where(path: str, page: int | None) -> str:
-    return f"{path} (p. {page})" if page is not None else path
+    return f"{one_line(path)} (p. {page})" if page is not None else one_line(path)
+
+
+def one_line(name: str) -> str:
+    """A file name on one line: a newline or other control character in it is shown
+    escaped (`\\n`), so one result stays one line and `grep` sees it whole."""
+    if name.isprintable():
+        return name
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in name)
 
 
 def search_results(hits: Sequence[SearchHit]) -> None:
@@ -189,20 +282,28 @@ def answer(ans: Answer, streamed: bool) -> None:
         if ans.citations:
             _out().print("\n[bold]Sources[/]")
             for c in ans.citations:
-                _out().print(f"  [{c.number}] {escape(c.label())}")
+                _out().print(f"  [{c.number}] {escape(one_line(c.label()))}")
     else:
         _out().print(escape(ans.text))
 
 
 def documents(docs: Sequence[DocumentInfo]) -> None:
-    table = _table(box=None, header_style="bold")
-    table.add_column("path", overflow="fold")
-    table.add_column("title")
-    table.add_column("chunks", justify="right")
-    table.add_column("bytes", justify="right")
-    for d in docs:
-        table.add_row(escape(d.path), escape(d.title[:60]), str(d.chunks), str(d.size))
-    _out().print(table)
+    if not _out().is_terminal:
+        # A pipe or a file: one tab-separated line per document, never wrapped, so that
+        # `ragkeep list | grep` and `cut -f1` see whole paths.
+        for d in docs:
+            sys.stdout.write(f"{one_line(d.path)}\t{one_line(d.title)}\t{d.chunks}\t{d.size}\n")
+        sys.stdout.flush()
+    else:
+        table = _table(box=None, header_style="bold")
+        table.add_column("path", overflow="fold")
+        table.add_column("title")
+        table.add_column("chunks", justify="right")
+        table.add_column("bytes", justify="right")
+        for d in docs:
+            path, title = escape(one_line(d.path)), escape(one_line(d.title[:60]))
+            table.add_row(path, title, str(d.chunks), str(d.size))
+        _out().print(table)
     _err().print(f"{len(docs)} document(s)")
 
 
@@ -371,10 +472,34 @@ def flags(states: Sequence[FlagState]) -> None:
 
 def config(data_dir: Path, config_file: Path | None, rows: Sequence[tuple[str, Any, str]]) -> None:
     _err().print(f"data dir: {data_dir}\nconfig file: {config_file or '(none)'}")
+    if not _out().is_terminal:  # a pipe: whole lines for grep, never wrapped
+        for key, value, source in rows:
+            sys.stdout.write(f"{key}\t{toml_value(value)}\t{source}\n")
+        sys.stdout.flush()
+        return
     table = _table("setting", "value", "source", box=None, header_style="bold")
     for key, value, source in rows:
-        table.add_row(key, escape(str(value)), source)
+        table.add_row(key, escape(toml_value(value)), source)
     _out().print(table)
+
+
+def toml_value(value: Any) -> str:
+    """A setting as it is written in config.toml (`false`, `["a", "b"]`, `"text"`), not as
+    Python prints it; TOML has no null, so an unset value is `(not set)`."""
+    if value is None:
+        return "(not set)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        inner = ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items())
+        return f"{{ {inner} }}" if inner else "{}"
+    return json.dumps(str(value), ensure_ascii=False)  # a TOML basic string
 
 
 def eval_report(r: EvalReport) -> None:

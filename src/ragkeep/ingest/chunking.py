@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ragkeep.embed.base import Tokenizer
 from ragkeep.models import ChunkDraft, LoadedDocument
@@ -31,20 +31,22 @@ def chunk_document(
     *,
     piece_chars: int = PIECE_CHARS,
     cancel: threading.Event | None = None,
+    on_chars: Callable[[int, int], None] | None = None,
 ) -> list[ChunkDraft]:
     """Split `doc.text` into windows of at most `size_tokens` model tokens.
 
     Cuts fall only where a new word starts (so a chunk re-tokenizes to the same tokens), and
     preferably right after a sentence end; consecutive chunks share `overlap_tokens` tokens.
     Paged documents are chunked page by page, so every citation names exactly one page.
-    Raises ChunkingCancelled soon after `cancel` is set.
+    Raises ChunkingCancelled soon after `cancel` is set. `on_chars(done, total)` hears of
+    each piece tokenized: progress within a big file.
     """
     segments: list[tuple[int, int, int | None]] = [(p.start, p.end, p.page) for p in doc.pages] or [
         (0, len(doc.text), None)
     ]
     drafts: list[ChunkDraft] = []
     for seg_start, seg_end, page in segments:
-        tokens = _Tokens(doc.text, seg_start, seg_end, tokenizer, piece_chars, cancel)
+        tokens = _Tokens(doc.text, seg_start, seg_end, tokenizer, piece_chars, cancel, on_chars)
         for start, end, count in _windows(doc.text, tokens, size_tokens, overlap_tokens):
             drafts.append(
                 ChunkDraft(
@@ -71,8 +73,9 @@ class _Tokens:
         tokenizer: Tokenizer,
         piece_chars: int,
         cancel: threading.Event | None,
+        on_chars: Callable[[int, int], None] | None = None,
     ) -> None:
-        self._text, self._end = text, end
+        self._text, self._end, self._on_chars = text, end, on_chars
         self._tokenizer, self._piece, self._cancel = tokenizer, max(1, piece_chars), cancel
         self._pos = start  # first character not tokenized yet
         self._spans: list[tuple[int, int]] = []
@@ -110,6 +113,8 @@ class _Tokens:
         offsets = self._tokenizer.offsets(self._text[start:end])
         self._spans.extend((start + a, start + b) for a, b in offsets)
         self._pos = end
+        if self._on_chars is not None:
+            self._on_chars(end, len(self._text))
 
 
 def _after_last_space(text: str, start: int, end: int) -> int:

@@ -34,6 +34,10 @@ class WalkRules:
     ignore: frozenset[str]
     include_hidden: bool
     excluded: frozenset[str] = frozenset()  # absolute paths removed from inside a source
+    # Folders never walked, by (device, inode) so that a symlink or a relative path to them
+    # is caught too: ragkeep's own data dir, whose writes would otherwise be indexed (and,
+    # under `watch`, trigger the next sync, forever).
+    skip_dirs: frozenset[tuple[int, int]] = frozenset()
 
 
 def walk_source(source: str, rules: WalkRules) -> Iterator[Candidate | Unusable]:
@@ -46,6 +50,8 @@ def walk_source(source: str, rules: WalkRules) -> Iterator[Candidate | Unusable]
         return
     if not stat.S_ISDIR(st.st_mode):
         yield _classify(source, st, source, suffixes)
+        return
+    if (st.st_dev, st.st_ino) in rules.skip_dirs:
         return
     seen_dirs: set[tuple[int, int]] = {(st.st_dev, st.st_ino)}
     stack = [source]
@@ -66,21 +72,34 @@ def walk_source(source: str, rules: WalkRules) -> Iterator[Candidate | Unusable]
             try:
                 est = os.stat(entry.path)  # follows symlinks
             except OSError as exc:
-                yield Unusable(entry.path, _stat_reason(entry.path, exc), source)
+                loop = SkipReason.SYMLINK_LOOP if exc.errno == errno.ELOOP else None
+                yield Unusable(entry.path, _stat_reason(entry.path, exc), source, loop)
                 continue
             if stat.S_ISDIR(est.st_mode):
                 key = (est.st_dev, est.st_ino)
+                if key in rules.skip_dirs:
+                    continue
                 if key in seen_dirs:
                     yield Unusable(
                         entry.path,
                         "symlink loop: folder already walked through another path",
                         source,
+                        SkipReason.SYMLINK_LOOP,
                     )
                     continue
                 seen_dirs.add(key)
                 stack.append(entry.path)
             else:
                 yield _classify(entry.path, est, source, suffixes)
+
+
+def dir_key(path: str | Path) -> tuple[int, int] | None:
+    """A folder's (device, inode), or None when it does not exist (yet)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def _classify(

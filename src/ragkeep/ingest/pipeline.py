@@ -15,13 +15,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from ragkeep.config.settings import Settings
 from ragkeep.embed.base import Embedder, Tokenizer
 from ragkeep.embed.tuning import run_stats, stats_of
 from ragkeep.ingest.chunking import chunk_document
-from ragkeep.ingest.discover import Candidate, Unusable, WalkRules, walk_source
+from ragkeep.ingest.discover import Candidate, Unusable, WalkRules, dir_key, walk_source
 from ragkeep.ingest.feed import Done, Feed, TimedOut
 from ragkeep.ingest.loaders import EmptyDocumentError, LoaderError, load_document
 from ragkeep.ingest.paths import is_under
@@ -35,7 +35,24 @@ if TYPE_CHECKING:
     from ragkeep.embed.base import Vectors
     from ragkeep.observability.metrics import Metrics, OperationMetrics
 
+# Called as each document is settled (committed, or found to need no commit): `done` counts
+# documents of this run that are in the index as they will stay, never files merely read.
 ProgressFn = Callable[[int, int, str], None]
+Stage = Literal["chunking", "embedding"]
+
+
+@runtime_checkable
+class DetailedProgress(Protocol):
+    """A ProgressFn that also hears of the work within files (the CLI's bar): without it, a
+    big single file shows nothing for minutes."""
+
+    def __call__(self, done: int, total: int, path: str) -> None: ...
+
+    def chunks(self, n: int) -> None:
+        """`n` more chunks are committed."""
+
+    def step(self, path: str, stage: Stage, done: int, total: int) -> None:
+        """Within a file: characters chunked, or chunks embedded, of `total`."""
 
 
 class _HasPath(Protocol):
@@ -99,6 +116,7 @@ class Indexer:
         settings: Settings,
         tokenizer: Callable[[], Tokenizer],
         metrics: Metrics | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         self._store = store
         self._embedder = embedder
@@ -109,6 +127,7 @@ class Indexer:
         self._rules = WalkRules(
             ignore=frozenset(settings.ingest.ignore), include_hidden=settings.ingest.include_hidden
         )
+        self._data_dir = data_dir
 
     # -- public entry points -------------------------------------------------------------
 
@@ -121,9 +140,16 @@ class Indexer:
         existing = {d.path: d for d in self._store.documents()}
         candidates: list[Candidate] = []
         seen: set[str] = set()
-        rules = replace(self._rules, excluded=frozenset(self._store.excluded()))
+        data_dir = dir_key(self._data_dir) if self._data_dir is not None else None
+        rules = replace(
+            self._rules,
+            excluded=frozenset(self._store.excluded()),
+            skip_dirs=frozenset([data_dir] if data_dir else []),
+        )
         for source in sources:
             for item in walk_source(source, rules):
+                if item.path in seen:
+                    continue  # under two nested sources (after remove + add): counted once
                 seen.add(item.path)
                 if isinstance(item, Candidate):
                     candidates.append(item)
@@ -150,7 +176,9 @@ class Indexer:
             # producer thread have crashed the process (seen with onnxruntime).
             self._tokenizer()
             items = ((c, existing.get(c.path)) for c in todo)
-            prepare = functools.partial(self._prepare_file, moved_from=moved_from)
+            prepare = functools.partial(
+                self._prepare_file, moved_from=moved_from, detail=_detailed(progress)
+            )
             self._run(items, len(todo), prepare, report, progress)
         gone -= {r.moved_from for r in report.results if r.moved_from is not None}
         if gone:
@@ -170,7 +198,8 @@ class Indexer:
         existing = {d.path: d for d in self._store.documents()}
         self._tokenizer()  # on this thread, see sync_sources
         items = ((d, existing.get(d.path)) for d in docs)
-        self._run(items, total, self._prepare_text, report, progress)
+        prepare = functools.partial(self._prepare_text, detail=_detailed(progress))
+        self._run(items, total, prepare, report, progress)
         report.seconds = time.perf_counter() - started
         report.generation = self._store.generation()
         return report
@@ -195,24 +224,35 @@ class Indexer:
             timeout_s=timeout_s,
         )
         embedding = _EmbedTally()
-        done = 0
+        detail = _detailed(progress)
+        settled = 0
+
+        def tell(results: list[FileResult]) -> None:
+            nonlocal settled
+            report.results.extend(results)
+            for r in results:
+                settled += 1
+                if detail is not None and r.chunks:
+                    detail.chunks(r.chunks)
+                if progress:
+                    progress(settled, total, r.path)
+
+        if detail is not None:
+            detail(0, total, "")  # the total from the start: "0/491", not "0/?"
         group: list[Prepared] = []
         try:
             while not isinstance(item := feed.get(), Done):
-                done += 1
                 if isinstance(item, TimedOut):
                     (stuck, row), reason = item.item, _timeout_reason(timeout_s)
                     item = _failed(stuck.path, row, reason)
                 if isinstance(item, Prepared):
                     group.append(item)
                     if sum(len(p.chunks) for p in group) >= _GROUP_CHUNKS or feed.empty():
-                        report.results.extend(self._commit_group(group, embedding))
+                        tell(self._commit_group(group, embedding, detail))
                         group = []
                 else:
-                    report.results.append(self._apply(item))
-                if progress:
-                    progress(done, total, _item_path(item))
-            report.results.extend(self._commit_group(group, embedding))
+                    tell([self._apply(item)])
+            tell(self._commit_group(group, embedding, detail))
         finally:
             # Never wait for the producer: it may be deep in one big file, and Ctrl-C must
             # act now. Cancelled, it stops at its next check and can queue nothing more.
@@ -236,18 +276,23 @@ class Indexer:
             self._store.delete_documents([item.path])
         return item
 
-    def _commit_group(self, group: list[Prepared], embedding: _EmbedTally) -> list[FileResult]:
+    def _commit_group(
+        self, group: list[Prepared], embedding: _EmbedTally, detail: DetailedProgress | None
+    ) -> list[FileResult]:
         if not group:
             return []
         wanted = {c.text_hash: c.text for p in group for c in p.chunks}
         missing = sorted(self._store.missing_vectors(wanted))
         vectors: dict[str, bytes] = {}
+        label = group[0].doc.path if len(group) == 1 else f"{len(group)} files"
         for at in range(0, len(missing), EMBED_UNIT):
             unit = missing[at : at + EMBED_UNIT]
             matrix = _timed(
                 self._embed_metrics, embedding.embed, self._embedder(), [wanted[h] for h in unit]
             )
             vectors.update((h, matrix[i].tobytes()) for i, h in enumerate(unit))
+            if detail is not None:
+                detail.step(label, "embedding", at + len(unit), len(missing))
         results = []
         for p in group:
             mine = {c.text_hash: vectors[c.text_hash] for c in p.chunks if c.text_hash in vectors}
@@ -266,6 +311,7 @@ class Indexer:
         row: DocumentRow | None,
         cancel: threading.Event,
         moved_from: dict[str, DocumentRow],
+        detail: DetailedProgress | None = None,
     ) -> _Item:
         # Files with the indexed stamp never get here: sync_sources reports them unchanged.
         path, stamp = cand.path, cand.stamp
@@ -298,17 +344,22 @@ class Indexer:
             return _failed(path, row, exc.reason)
         del data  # the text is all that is needed from here on: a big file's bytes can go
         doc = NewDocument(path, loaded.title, stamp, content_hash, cand.source)
-        return self._chunked(doc, loaded, row, cancel)
+        return self._chunked(doc, loaded, row, cancel, detail)
 
     def _prepare_text(
-        self, item: TextDocument, row: DocumentRow | None, cancel: threading.Event
+        self,
+        item: TextDocument,
+        row: DocumentRow | None,
+        cancel: threading.Event,
+        detail: DetailedProgress | None = None,
     ) -> Prepared | FileResult:
         content_hash = hashlib.sha256(item.text.encode()).hexdigest()
         if row is not None and row.content_hash == content_hash:
             return FileResult(item.path, FileOutcome.UNCHANGED)
         stamp = FileStamp(size=len(item.text), mtime_ns=0, inode=0)
         doc = NewDocument(item.path, item.title, stamp, content_hash, None)
-        return self._chunked(doc, LoadedDocument(text=item.text, title=item.title), row, cancel)
+        loaded = LoadedDocument(text=item.text, title=item.title)
+        return self._chunked(doc, loaded, row, cancel, detail)
 
     def _chunked(
         self,
@@ -316,10 +367,20 @@ class Indexer:
         loaded: LoadedDocument,
         row: DocumentRow | None,
         cancel: threading.Event,
+        detail: DetailedProgress | None = None,
     ) -> Prepared | FileResult:
         cfg = self._settings.chunking
+        # Called from the producer thread: the bar's update takes its own lock.
+        on_chars = (
+            functools.partial(detail.step, doc.path, "chunking") if detail is not None else None
+        )
         drafts = chunk_document(
-            loaded, self._tokenizer(), cfg.size_tokens, cfg.overlap_tokens, cancel=cancel
+            loaded,
+            self._tokenizer(),
+            cfg.size_tokens,
+            cfg.overlap_tokens,
+            cancel=cancel,
+            on_chars=on_chars,
         )
         if not drafts:
             return _keep_or_skip(doc.path, row, "no text", SkipReason.NO_TEXT)
@@ -379,8 +440,8 @@ def _item_bytes(item: _Item, dimension: int) -> int:
     return sum(sys.getsizeof(c.text) + per_chunk for c in item.chunks)
 
 
-def _item_path(item: _Item) -> str:
-    return item.doc.path if isinstance(item, Prepared | Moved) else item.path
+def _detailed(progress: ProgressFn | None) -> DetailedProgress | None:
+    return progress if isinstance(progress, DetailedProgress) else None
 
 
 def _timeout_reason(timeout_s: float) -> str:

@@ -9,6 +9,7 @@ dropped) by the next one.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +18,8 @@ from typing import TYPE_CHECKING
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from ragkeep.models import IndexReport
+from ragkeep.ingest.paths import is_under
+from ragkeep.models import FileOutcome, IndexReport
 
 if TYPE_CHECKING:
     from ragkeep.keep import Keep
@@ -26,7 +28,9 @@ log = logging.getLogger(__name__)
 
 
 class _Dirty(FileSystemEventHandler):
-    def __init__(self) -> None:
+    def __init__(self, ignore: Sequence[str] = ()) -> None:
+        # Real paths: the data dir may be reached through a symlink or a relative path.
+        self._ignore = [os.path.realpath(p) for p in ignore]
         self.last_event = 0.0
         self.pending = False
         self._lock = threading.Lock()
@@ -34,9 +38,15 @@ class _Dirty(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return  # reads (including our own) change nothing
+        if self._ignore and all(self._ignored(p) for p in _paths_of(event)):
+            return  # our own writes (the data dir): a sync would cause the next, forever
         with self._lock:
             self.pending = True
             self.last_event = time.monotonic()
+
+    def _ignored(self, path: str) -> bool:
+        real = os.path.realpath(path)
+        return any(real == p or is_under(real, p) for p in self._ignore)
 
     def take_if_quiet(self, debounce_s: float) -> bool:
         with self._lock:
@@ -53,9 +63,11 @@ def watch(
     *,
     debounce_s: float = 1.0,
     on_report: Callable[[IndexReport], None] | None = None,
+    ignore: Sequence[str] = (),
 ) -> None:
-    """Sync `sources` now and after every quiet burst of changes, until `stop` is set."""
-    dirty = _Dirty()
+    """Sync `sources` now and after every quiet burst of changes, until `stop` is set.
+    Changes under `ignore` (folders: ragkeep's data dir) do not count as changes."""
+    dirty = _Dirty(ignore)
     observer = Observer()
     for source in sources:
         observer.schedule(dirty, source, recursive=True)
@@ -70,6 +82,13 @@ def watch(
         observer.join()
 
 
+def _paths_of(event: FileSystemEvent) -> list[str]:
+    paths = [os.fsdecode(event.src_path)]
+    if event.dest_path:
+        paths.append(os.fsdecode(event.dest_path))
+    return paths
+
+
 def _sync(
     keep: Keep, sources: Sequence[str], on_report: Callable[[IndexReport], None] | None
 ) -> None:
@@ -78,5 +97,7 @@ def _sync(
     except Exception:  # keep watching: the next change triggers another attempt
         log.exception("sync failed; will retry on the next change")
         return
+    changed = sum(r.outcome is not FileOutcome.UNCHANGED for r in report.results)
+    log.info("watch: synced %d folder(s); %d file(s) not unchanged", len(sources), changed)
     if on_report is not None:
         on_report(report)

@@ -27,6 +27,9 @@ class SkipReason(StrEnum):
     NOT_REGULAR_FILE = "not_regular_file"
     TOO_LARGE = "too_large"
     NO_TEXT = "no_text"  # empty, blank, or a PDF without extractable text
+    # A symlink that loops, or leads to a folder already walked: reported on every run as a
+    # warning, never a failure, so a cron'd `sync` does not exit 1 forever.
+    SYMLINK_LOOP = "symlink_loop"
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,10 @@ GC_MIN_VECTORS = 1000  # below this, unreferenced vectors cost less than collect
 WaitFn = Callable[[], None]
 
 
+class SourceError(ValueError):
+    """A path that must not become a source (ragkeep's own data dir, or a folder inside it)."""
+
+
 class IndexingService:
     def __init__(
         self,
@@ -34,18 +38,27 @@ class IndexingService:
         embedder: Callable[[], Embedder],
         settings: Settings,
         metrics: Metrics | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         self._store = store
         self._embedder = embedder
         self._settings = settings
         self._metrics = metrics
+        self._data_dir = data_dir
 
     @functools.cached_property
     def _indexer(self) -> Indexer:
         # Imported on first write: a search never loads the ingest pipeline or the loaders.
         from ragkeep.ingest.pipeline import Indexer
 
-        return Indexer(self._store, self._embedder, self._settings, minilm_tokenizer, self._metrics)
+        return Indexer(
+            self._store,
+            self._embedder,
+            self._settings,
+            minilm_tokenizer,
+            self._metrics,
+            self._data_dir,
+        )
 
     def add(
         self,
@@ -71,6 +84,20 @@ class IndexingService:
             FileResult(m, FileOutcome.FAILED, "no such file or folder") for m in missing
         ]
         return report
+
+    def check_source(self, path: str | Path) -> None:
+        """Refuse the data dir (or a path inside it) as a source named by a user: indexing
+        the index's own files would change them, and `watch` would sync forever. A folder
+        that merely contains the data dir is fine: walks skip the data dir. Not checked by
+        `add` itself: the server's managed uploads folder lives inside the data dir."""
+        if self._data_dir is None:
+            return
+        home, real = os.path.realpath(self._data_dir), os.path.realpath(absolute(path))
+        if real == home or is_under(real, home):
+            raise SourceError(
+                f"{path} is ragkeep's data dir (or inside it) and cannot be a source; "
+                "keep your documents elsewhere, or choose another --data-dir"
+            )
 
     def sync(
         self,

@@ -29,32 +29,67 @@ _MAX_WARNINGS = 5
 _REASON_CHARS = 200
 
 
-class _WarningCollector(logging.Handler):
-    """Collects what pypdf logs while repairing a file, for this thread only (other
-    threads may be loading other PDFs at the same time)."""
+class _WarningCollector:
+    """What pypdf logs while one thread loads one PDF."""
 
     def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self._thread = threading.get_ident()
         self.messages: list[str] = []
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.thread != self._thread:
-            return
+    def add(self, record: logging.LogRecord) -> None:
         message = truncate(record.getMessage().strip(), _REASON_CHARS)
         if message not in self.messages and len(self.messages) < _MAX_WARNINGS:
             self.messages.append(message)
 
 
+class _PypdfRouter(logging.Handler):
+    """The only way out of the "pypdf" logger (which no longer propagates): a record
+    logged while its thread loads a PDF becomes that file's warning (in the add/sync
+    report, --json included), never a line on stderr; any other goes on to the root
+    logger as before. By thread, as other threads may be loading other PDFs meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self._lock = threading.Lock()
+        self._collecting: dict[int, _WarningCollector] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Handlers run in the logging thread; record.thread is not used, because the
+        # CLI's logging turns logThreads off (it is then None).
+        with self._lock:
+            collector = self._collecting.get(threading.get_ident())
+        if collector is not None:
+            collector.add(record)
+        else:
+            logging.getLogger().handle(record)
+
+    @contextmanager
+    def collecting(self) -> Iterator[_WarningCollector]:
+        collector = _WarningCollector()
+        me = threading.get_ident()
+        with self._lock:
+            self._collecting[me] = collector
+        try:
+            yield collector
+        finally:
+            with self._lock:
+                del self._collecting[me]
+
+
+_router = _PypdfRouter()
+
+
+def _install_router() -> None:
+    logger = logging.getLogger("pypdf")
+    if _router not in logger.handlers:
+        logger.addHandler(_router)
+        logger.propagate = False
+
+
 @contextmanager
 def _pypdf_warnings() -> Iterator[_WarningCollector]:
-    collector = _WarningCollector()
-    logger = logging.getLogger("pypdf")
-    logger.addHandler(collector)
-    try:
+    _install_router()
+    with _router.collecting() as collector:
         yield collector
-    finally:
-        logger.removeHandler(collector)
 
 
 def _describe(e: Exception) -> str:

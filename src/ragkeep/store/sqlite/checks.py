@@ -116,8 +116,11 @@ _CANNOT_REPAIR = (
 def integrity_summary(rows: list[str]) -> str:
     """SQLite's problem list (up to 100 entries, some spanning lines) in one line: a count
     and the first few."""
-    count = f"at least {len(rows)}" if len(rows) >= _INTEGRITY_MAX else str(len(rows))
-    flat = [" ".join(r.replace("*** in database main ***", "").split()) for r in rows]
+    # A damaged b-tree comes back as ONE row of many lines (a header, then one problem a
+    # line): count and show the lines, not the rows.
+    lines = [ln for r in rows for ln in r.replace("*** in database main ***", "").splitlines()]
+    flat = [" ".join(ln.split()) for ln in lines if ln.strip()]
+    count = f"at least {len(flat)}" if len(flat) >= _INTEGRITY_MAX else str(len(flat))
     rest = len(flat) - _INTEGRITY_SHOWN
     more = f" and {rest} more" if rest > 0 else ""
     shown = "; ".join(flat[:_INTEGRITY_SHOWN])

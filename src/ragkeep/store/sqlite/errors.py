@@ -103,6 +103,20 @@ def corrupt_message(ctx: ErrorContext, reason: str, fts_only: bool) -> str:
     )
 
 
+def data_dir_error(exc: OSError, data_dir: Path) -> StoreError:
+    """The data dir cannot be made into a folder: one line naming it and what to do."""
+    if data_dir.exists() and not data_dir.is_dir():
+        return StoreError(
+            f"the data dir {data_dir} is a file, not a folder: pass another --data-dir "
+            "(or RAGKEEP_HOME), or move the file away"
+        )
+    reason = exc.strerror or str(exc)
+    return StoreError(
+        f"cannot create the data dir {data_dir} ({reason}): pass a --data-dir (or "
+        "RAGKEEP_HOME) in a folder you can write to"
+    )
+
+
 def derived_write_failed(exc: OSError, path: Path, fallback: str) -> str:
     """A warning for a derived file that could not be written: the database is unaffected,
     and `fallback` says what searches do instead."""

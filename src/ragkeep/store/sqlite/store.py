@@ -31,7 +31,7 @@ from ragkeep.store.base import (
     StoreError,
 )
 from ragkeep.store.records import DocumentRow, FileStamp, NewChunk, NewDocument, VectorTable
-from ragkeep.store.sqlite.errors import NOTHING_LOST, ErrorContext, translate
+from ragkeep.store.sqlite.errors import NOTHING_LOST, ErrorContext, data_dir_error, translate
 from ragkeep.store.sqlite.rows import (
     batches,
     chunk_count_of,
@@ -97,7 +97,10 @@ class SqliteStore:
         self._dense: SqliteDense | None = None
         self._dense_options = DenseOptions()
         self._dense_lock = threading.Lock()  # configure_dense may run during searches
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in the way, /proc, no permission: one line
+            raise data_dir_error(exc, path.parent) from exc
         self._opening = True  # errors now mean the index cannot be opened at all
         try:
             self._migrate()
