@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from ragkeep.cli.remote import TokenOpt, error_message, server_client
 
 if TYPE_CHECKING:
     from ragkeep.models.health import HealthReport
@@ -20,15 +21,6 @@ UrlOpt = Annotated[
         "Without it: the statistics every process recorded in the local index.",
     ),
 ]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        help="The server's bearer token. Default: $RAGKEEP_SERVER__TOKEN.",
-        show_default=False,
-    ),
-]
-TIMEOUT_S = 10.0
 
 
 def register(app: typer.Typer) -> None:
@@ -85,28 +77,17 @@ def request_report(url: str, token: str | None) -> HealthReport:
 
     from ragkeep.models.health import HealthReport
 
-    token = token or os.environ.get("RAGKEEP_SERVER__TOKEN") or None
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
     endpoint = url.rstrip("/") + "/api/health"
     try:
-        response = httpx.get(endpoint, headers=headers, timeout=TIMEOUT_S)
+        with server_client(url, token) as client:
+            response = client.get("/api/health")
         response.raise_for_status()
         return HealthReport.from_json(response.json())
     except httpx.HTTPStatusError as exc:
         status = exc.response.status_code
-        message = f"{endpoint} answered {status}: {_reason(exc.response)}"
+        message = f"{endpoint} answered {status}: {error_message(exc.response)}"
         raise ReportUnavailable(message, status) from None
     except httpx.HTTPError as exc:
         raise ReportUnavailable(f"cannot reach {endpoint}: {exc or type(exc).__name__}") from None
     except (ValueError, KeyError, TypeError):
         raise ReportUnavailable(f"{endpoint} did not answer with a health report") from None
-
-
-def _reason(response: object) -> str:
-    import httpx
-
-    assert isinstance(response, httpx.Response)
-    try:
-        return str(response.json()["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        return response.text[:200] or response.reason_phrase

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from ragkeep.cli.remote import TokenOpt, error_message, server_client
+
 DEFAULT_URL = "http://127.0.0.1:8765"
 
 
@@ -33,15 +35,7 @@ def log_level(
     url: Annotated[
         str, typer.Option("--url", help="The server, e.g. http://127.0.0.1:8765.")
     ] = DEFAULT_URL,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            "--token",
-            envvar="RAGKEEP_SERVER__TOKEN",
-            show_envvar=False,
-            help="The server's token. Default: $RAGKEEP_SERVER__TOKEN.",
-        ),
-    ] = None,
+    token: TokenOpt = None,
     json_: Annotated[
         bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")
     ] = False,
@@ -73,15 +67,9 @@ def _call(base: str, token: str | None, body: dict[str, str] | None) -> Any:
     import httpx
 
     from ragkeep.cli import output
-    from ragkeep.server.security import is_loopback
 
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    # A proxy from the environment cannot reach this machine's loopback server.
-    local = is_loopback(httpx.URL(base).host)
     try:
-        with httpx.Client(
-            base_url=base, headers=headers, timeout=10.0, trust_env=not local
-        ) as client:
+        with server_client(base, token) as client:
             if body is None:
                 response = client.get("/api/logging")
             else:
@@ -90,13 +78,7 @@ def _call(base: str, token: str | None, body: dict[str, str] | None) -> Any:
         output.error(f"cannot reach the server at {base}: {exc}")
         raise typer.Exit(1) from None
     if response.status_code != 200:
-        output.error(f"the server at {base} answered {response.status_code}: {_reason(response)}")
+        message = error_message(response)
+        output.error(f"the server at {base} answered {response.status_code}: {message}")
         raise typer.Exit(1)
     return response.json()
-
-
-def _reason(response: Any) -> str:
-    try:
-        return str(response.json()["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        return str(response.text[:200])

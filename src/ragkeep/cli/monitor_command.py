@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ragkeep.cli.health_command import TokenOpt, UrlOpt
+from ragkeep.cli.health_command import UrlOpt
+from ragkeep.cli.remote import TokenOpt
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
