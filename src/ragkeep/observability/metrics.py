@@ -85,20 +85,27 @@ class OperationMetrics:
             self._fold()
 
     def failed(self, seconds: float) -> None:
-        """A failed call: counted as a call (with its latency) and as an error."""
+        """A failed call: counted as a call (with its latency) and as an error. The call
+        first, so that no read sees more errors than calls."""
+        self.observe(seconds)
         with self._lock:
             self._errors += 1
-        self.observe(seconds)
+
+    def read(self) -> tuple[OperationCounts, float]:
+        """The counts and the sum of seconds, from one fold: a scrape must not pair a _count
+        with a _sum that includes observations the count does not."""
+        with self._lock:
+            self._fold_locked()
+            counts = OperationCounts(
+                sum(self._counts), self._errors, tuple(accumulate(self._counts))
+            )
+            return counts, self._sum
 
     def counts(self) -> OperationCounts:
-        with self._lock:
-            self._fold_locked()
-            return OperationCounts(sum(self._counts), self._errors, tuple(accumulate(self._counts)))
+        return self.read()[0]
 
     def seconds_total(self) -> float:
-        with self._lock:
-            self._fold_locked()
-            return self._sum
+        return self.read()[1]
 
     def _fold(self) -> None:
         with self._lock:
@@ -202,13 +209,13 @@ class _OperationCollector:
             "Calls of an operation that failed (raised instead of answering).",
             labels=["operation"],
         )
+        bounds = [f"{b:g}" for b in LATENCY_BUCKETS] + ["+Inf"]
         for op in self._operations:
-            counts = op.counts()
-            bounds = [f"{b:g}" for b in LATENCY_BUCKETS] + ["+Inf"]
+            counts, seconds = op.read()
             latency.add_metric(
                 [op.operation.value],
                 list(zip(bounds, map(float, counts.buckets), strict=True)),
-                op.seconds_total(),
+                seconds,
             )
             errors.add_metric([op.operation.value], counts.errors)
         yield latency
