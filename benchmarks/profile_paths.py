@@ -89,7 +89,7 @@ def profile_ingest(docs: int) -> dict[str, Any]:
 def profile_warm(queries: int) -> dict[str, Any]:
     from ragkeep import Keep
     from ragkeep.embed.onnx import minilm_tokenizer
-    from ragkeep.search.terms import query_terms
+    from ragkeep.search.terms import lexical_query
 
     qs = test_queries(SCIFACT)[:queries]
     stages: dict[str, list[float]] = {k: [] for k in ("embed", "bm25", "dense", "rows", "whole")}
@@ -103,7 +103,7 @@ def profile_warm(queries: int) -> dict[str, Any]:
             vector = embedder.embed([q])[0]
             t1 = time.perf_counter()
             with keep.store.snapshot() as snap:
-                terms = query_terms(q, keep.settings.search.bm25_stopwords)
+                terms = lexical_query(q, keep.settings.search.bm25_stopwords)
                 terms = searcher._rare_terms(snap, terms)
                 t2 = time.perf_counter()
                 snap.lexical.search(terms, keep.settings.search.candidates)

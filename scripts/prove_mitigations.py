@@ -37,6 +37,7 @@ LOG = "tests/test_logging.py::"
 MET = "tests/test_metrics.py::"
 F = "tests/test_flags_runtime.py::"
 FH = "tests/test_first_hour_output.py::"
+FS = "tests/test_first_hour_search.py::"
 
 MUTATIONS = [
     Mutation(
@@ -476,6 +477,56 @@ MUTATIONS = [
         "            if new:  # say it",
         "            if False:  # say it",
         FH + "test_watching_a_folder_that_holds_the_data_dir_does_not_sync_forever",
+    ),
+    # Issue 13 items 1 and 2: exact terms, phrases, the demo's search and answer.
+    Mutation(
+        "exact terms: chunks holding the whole term come first",
+        "search/engine.py",
+        "            whole = _whole_terms(snap, query, n)",
+        "            whole = []",
+        FS + "test_the_whole_term_ranks_above_its_parts",
+    ),
+    Mutation(
+        "exact terms: a phrase match is checked verbatim",
+        "search/engine.py",
+        "            if cid in rows and term in rows[cid].text.casefold():",
+        "            if cid in rows:",
+        FS + "test_the_whole_term_ranks_above_its_parts",
+    ),
+    Mutation(
+        "exact terms: a quoted phrase binds dense hits too",
+        "search/engine.py",
+        "            if query.required:  # the user's quoted phrases bind every mode",
+        "            if False:",
+        FS + "test_a_quoted_phrase_binds_every_hit_in_every_mode",
+    ),
+    Mutation(
+        "exact terms: a hyphenated word is also scored as a phrase",
+        "search/terms.py",
+        "    phrases = [p for p in [*required, *compounds] if len(p) > 1]",
+        "    phrases = [p for p in required if len(p) > 1]",
+        "tests/test_search.py::test_technical_terms_are_scored_as_phrases_and_quotes_are_required",
+    ),
+    Mutation(
+        "exact terms: a query starting with - gets the -- hint",
+        "cli/help.py",
+        '            if any(p.name in ("query", "question") for p in self.params):',
+        "            if False:",
+        FS + "test_an_option_is_searched_after_double_dash_and_the_error_says_so",
+    ),
+    Mutation(
+        "demo search: a small index keeps its words in hybrid BM25",
+        "search/engine.py",
+        "                self._settings.bm25_common_min_chunks,",
+        "                0,",
+        FS + "test_the_demo_search_finds_tomatoes_first",
+    ),
+    Mutation(
+        "demo answer: passages below the relevance floor are left out",
+        "services/querying.py",
+        "        if floor <= 0:",
+        "        if True:",
+        FS + "test_the_demo_answer_has_only_relevant_passages",
     ),
 ]
 

@@ -123,6 +123,10 @@ def llm_args(provider: str, url: str) -> list[str]:
         "llm.max_retries=0",
         "--set",
         "llm.timeout_s=10",
+        # The tiny fixture's second passage is below the relevance floor; these tests
+        # check numbering and sources, so -k alone decides how many passages.
+        "--set",
+        "llm.ask_min_score_ratio=0",
     ]
 
 
@@ -332,7 +336,8 @@ def test_search_rejects_an_unknown_mode(indexed: Indexed) -> None:
 
 
 def test_ask_without_an_llm_shows_cited_passages_and_says_so(indexed: Indexed) -> None:
-    result = run_cli("ask", BOILER_QUESTION, "-k", "2", data_dir=indexed.data_dir)
+    no_floor = {"RAGKEEP_LLM__ASK_MIN_SCORE_RATIO": "0"}  # -k alone decides how many
+    result = run_cli("ask", BOILER_QUESTION, "-k", "2", data_dir=indexed.data_dir, env=no_floor)
     assert result.code == 0, result.stderr
     assert "No LLM is configured" in result.stdout + result.stderr
     lines = result.stdout.splitlines()

@@ -284,8 +284,13 @@ def test_status_is_status_json(session: Session, index: Index) -> None:
 QUESTION = "How long does the UPS keep the server running?"
 
 
-def test_ask_without_an_llm_answers_with_the_passages(session: Session, index: Index) -> None:
-    answer = session.ok("ask", {"question": QUESTION, "k": 2})
+# The tiny index's other passages are below the relevance floor: -k alone decides here.
+NO_FLOOR = {"RAGKEEP_LLM__ASK_MIN_SCORE_RATIO": "0"}
+
+
+def test_ask_without_an_llm_answers_with_the_passages(index: Index) -> None:
+    with serve(index, NO_FLOOR) as session:
+        answer = session.ok("ask", {"question": QUESTION, "k": 2})
     assert answer["mode"] == "passages"
     assert answer["notice"] == "No LLM is configured; showing the most relevant passages."
     assert answer["model"] is None and answer["question"] == QUESTION
@@ -302,6 +307,7 @@ def test_ask_with_an_llm_returns_its_answer_and_citations(index: Index) -> None:
         "RAGKEEP_LLM__PROVIDER": "ollama",
         "RAGKEEP_LLM__MODEL": "tiny-test-model",
         "RAGKEEP_LLM__MAX_RETRIES": "0",
+        **NO_FLOOR,
     }
     with FakeLLM(reply=reply) as llm, serve(index, {**env, "RAGKEEP_LLM__URL": llm.url}) as s:
         answer = s.ok("ask", {"question": QUESTION, "k": 3})

@@ -7,21 +7,46 @@ from pathlib import Path
 import pytest
 
 from ragkeep import Keep
+from ragkeep.models import LexicalQuery
 from ragkeep.search import fusion
 from ragkeep.search.ordering import untie
-from ragkeep.search.terms import query_terms
+from ragkeep.search.terms import lexical_query
 
 from conftest import write
 
 
-def test_query_terms_are_plain_words_with_stop_words_dropped() -> None:
-    assert query_terms('NEAR(a b) "x" col:y -z*') == ["near", "b", "x", "col", "y", "z"]
-    assert query_terms("   ?!  ") == []
-    # Stop words are dropped unless nothing else is left.
-    assert query_terms("the owls of the wood") == ["owls", "wood"]
-    assert query_terms("to be or not to be") == ["to", "be", "or", "not"]
-    assert query_terms("Café café") == ["café"]
-    assert query_terms("the owls", drop_stopwords=False) == ["the", "owls"]
+def _words(text: str, drop_stopwords: bool = True) -> list[str]:
+    return [p[0] for p in lexical_query(text, drop_stopwords).scored if len(p) == 1]
+
+
+def test_query_words_are_plain_words_with_stop_words_dropped() -> None:
+    assert _words('NEAR(a b) "x" col:y -z*') == ["near", "b", "col", "y", "z", "x"]
+    assert _words("   ?!  ") == []
+    assert _words("the owls of the wood") == ["owls", "wood"]
+    assert _words("to be or not to be") == ["to", "be", "or", "not"]
+    assert _words("Café café") == ["café"]
+    assert _words("the owls", drop_stopwords=False) == ["the", "owls"]
+
+
+def test_technical_terms_are_scored_as_phrases_and_quotes_are_required() -> None:
+    assert lexical_query("git --rebase-merges") == LexicalQuery(
+        scored=(("rebase", "merges"), ("git",), ("rebase",), ("merges",)), exact=("rebase-merges",)
+    )
+    for term, words in [
+        ("foo.bar()", ("foo", "bar")),
+        ("v2.39.1", ("v2", "39", "1")),
+        ("std::io::Read", ("std", "io", "read")),
+        ("/etc/fstab", ("etc", "fstab")),
+        ("state-of-the-art", ("state", "of", "the", "art")),
+    ]:
+        assert lexical_query(term).scored[0] == words
+    # Identifiers with underscores are one word here and a phrase in the index's tokenizer.
+    assert lexical_query("ERR_SSL_PROTOCOL").scored == (("err_ssl_protocol",),)
+    quoted = lexical_query("“to be or not to be” hamlet")
+    assert quoted.required == (("to", "be", "or", "not", "to", "be"),)
+    assert quoted.scored == (quoted.required[0], ("hamlet",))
+    assert lexical_query('an "unbalanced quote').required == ()
+    assert lexical_query('"" "_"') == LexicalQuery()
 
 
 def test_untie_orders_ties_by_location_not_by_id() -> None:
@@ -118,7 +143,11 @@ def test_hybrid_leaves_words_found_almost_everywhere_to_dense(
         write(docs_dir / f"{i}.md", "Wetland survey of common birds." + " More notes." * i)
     write(docs_dir / "rare.md", "Wetland survey of the rare bittern.")
     # dense_weight 0: the fused score is the normalised BM25 score alone.
-    bm25_only = {"search.bm25_max_df": 0.5, "search.dense_weight": 0.0}
+    bm25_only = {
+        "search.bm25_max_df": 0.5,
+        "search.bm25_common_min_chunks": 0,
+        "search.dense_weight": 0.0,
+    }
     with Keep(data_dir, overrides=bm25_only) as k:
         k.add([docs_dir])
         # "wetland" and "survey" are in every chunk: only "bittern" is searched for, so no

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ragkeep.store import Store
+from ragkeep.models import LexicalQuery
+from ragkeep.store import ReadSnapshot, Store
+from ragkeep.store.base import Ranking
 
 from contract_helpers import put, query, vec
 
@@ -13,7 +15,7 @@ def test_lexical_ranks_higher_is_better(store: Store) -> None:
     put(store, "/a", {"otters otters otters swim": vec(1), "owls hunt": vec(0, 1)})
     put(store, "/b", {"one otters mention among many other words here": vec(0, 0, 1)})
     with store.snapshot() as snap:
-        ranking = snap.lexical.search(["otters"], 10)
+        ranking = snap.lexical.search(LexicalQuery.words("otters"), 10)
         rows = snap.chunk_rows([cid for cid, _ in ranking])
     assert len(ranking) == 2 and ranking[0][1] > ranking[1][1] > 0
     assert rows[ranking[0][0]].path == "/a"
@@ -24,17 +26,49 @@ def test_lexical_returns_every_chunk_tying_at_the_cut(store: Store) -> None:
         put(store, f"/copy{i}", {"identical words": vec(1)})
     put(store, "/other", {"identical words and more words besides": vec(0, 1)})
     with store.snapshot() as snap:
-        ranking = snap.lexical.search(["identical"], 2)
+        ranking = snap.lexical.search(LexicalQuery.words("identical"), 2)
     assert len(ranking) == 5 and len({s for _, s in ranking}) == 1
 
 
 def test_lexical_matches_any_term_and_never_parses_user_syntax(store: Store) -> None:
     put(store, "/a", {"barn owls eat voles": vec(1)})
     with store.snapshot() as snap:
-        assert len(snap.lexical.search(["giraffes", "voles"], 5)) == 1
-        assert snap.lexical.search([], 5) == []
+        assert len(snap.lexical.search(LexicalQuery.words("giraffes", "voles"), 5)) == 1
+        assert snap.lexical.search(LexicalQuery.words(), 5) == []
         for hostile in ['"', "NEAR(", "*", "col:owls", "AND"]:
-            snap.lexical.search([hostile], 5)
+            snap.lexical.search(LexicalQuery.words(hostile), 5)
+
+
+def _paths(snap: ReadSnapshot, ranking: Ranking) -> list[str]:
+    rows = snap.chunk_rows([cid for cid, _ in ranking])
+    return [rows[cid].path for cid, _ in ranking]
+
+
+def test_a_scored_phrase_ranks_the_whole_term_above_its_parts(store: Store) -> None:
+    put(store, "/parts", {"rebase often, and merges of merges keep the rebase tidy": vec(1)})
+    put(store, "/whole", {"git rebase --rebase-merges keeps the shape": vec(2)})
+    phrase = LexicalQuery(scored=(("rebase", "merges"), ("rebase",), ("merges",)))
+    words = LexicalQuery.words("rebase", "merges")
+    with store.snapshot() as snap:
+        assert _paths(snap, snap.lexical.search(phrase, 5)) == ["/whole", "/parts"]
+        # Without the phrase, the chunk repeating both words ranks first.
+        assert _paths(snap, snap.lexical.search(words, 5)) == ["/parts", "/whole"]
+
+
+def test_required_phrases_bind_every_hit(store: Store) -> None:
+    put(store, "/a", {"the exact phrase is here": vec(1)})
+    put(store, "/b", {"phrase exact, reversed, with more exact words": vec(2)})
+    required = LexicalQuery(
+        scored=(("exact", "phrase"), ("words",)), required=(("exact", "phrase"),)
+    )
+    with store.snapshot() as snap:
+        ids = [cid for cid, _ in snap.lexical.search(required, 5)]
+        assert [r.path for r in snap.chunk_rows(ids).values()] == ["/a"]
+        every = [cid for cid, _ in snap.lexical.search(LexicalQuery.words("exact"), 5)]
+        held = snap.lexical.holding((("exact", "phrase"),), every)
+        assert [r.path for r in snap.chunk_rows(sorted(held)).values()] == ["/a"]
+        assert snap.lexical.holding((), every) == set(every)
+        assert snap.lexical.holding((("exact", "phrase"),), []) == set()
 
 
 def test_term_counts_stop_at_the_limit(store: Store) -> None:
@@ -82,7 +116,7 @@ def test_dense_follows_commits_and_handles_an_empty_store(store: Store) -> None:
 def test_chunk_rows_and_order_keys(store: Store) -> None:
     put(store, "/p", {"first part": vec(1), "second part": vec(0, 1)})
     with store.snapshot() as snap:
-        ids = [cid for cid, _ in snap.lexical.search(["part"], 5)]
+        ids = [cid for cid, _ in snap.lexical.search(LexicalQuery.words("part"), 5)]
         keys = snap.order_keys(ids)
         rows = snap.chunk_rows([*ids, 10**9])  # unknown ids are left out
     assert sorted(keys.values()) == [("/p", 0), ("/p", 1)]

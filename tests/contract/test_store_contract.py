@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from ragkeep.models import LexicalQuery
 from ragkeep.store import Removal, Store, StoreError
 
 from contract_helpers import MODEL, OpenStore, chunk, doc, put, vec
@@ -36,9 +37,9 @@ def test_replace_is_atomic_and_bumps_generation(store: Store) -> None:
     with pytest.raises(StoreError, match="no vector"):
         store.replace_document(doc("/a", "h2"), [chunk(0, "beta")], {})
     with store.snapshot() as snap:
-        found = snap.lexical.search(["alpha"], 10)
+        found = snap.lexical.search(LexicalQuery.words("alpha"), 10)
         rows = snap.chunk_rows([cid for cid, _ in found])
-        assert snap.lexical.search(["beta"], 10) == []
+        assert snap.lexical.search(LexicalQuery.words("beta"), 10) == []
     assert sorted(r.text for r in rows.values()) == ["alpha one", "alpha two"]
     assert store.generation() == 1
     assert store.document("/a").content_hash == "alpha one|alpha two"  # type: ignore[union-attr]
@@ -63,11 +64,11 @@ def test_the_lexical_index_follows_replacements_and_deletions(store: Store) -> N
     put(store, "/a", {"old words": vec(1)})
     store.replace_document(doc("/a", "h2"), [chunk(0, "new words")], {"hash-new words": vec(0, 1)})
     with store.snapshot() as snap:
-        assert snap.lexical.search(["old"], 10) == []
-        assert len(snap.lexical.search(["new"], 10)) == 1
+        assert snap.lexical.search(LexicalQuery.words("old"), 10) == []
+        assert len(snap.lexical.search(LexicalQuery.words("new"), 10)) == 1
     assert store.delete_documents(["/a"]) == 3
     with store.snapshot() as snap:
-        assert snap.lexical.search(["new"], 10) == [] and snap.chunk_count() == 0
+        assert snap.lexical.search(LexicalQuery.words("new"), 10) == [] and snap.chunk_count() == 0
 
 
 def test_vectors_are_shared_by_content_and_collected_when_unused(store: Store) -> None:
@@ -87,7 +88,9 @@ def test_a_moved_document_keeps_its_chunks(store: Store) -> None:
     gen = store.move_document("/old", doc("/new"))
     assert gen == 2 and store.document("/old") is None
     with store.snapshot() as snap:
-        rows = snap.chunk_rows([cid for cid, _ in snap.lexical.search(["moving"], 5)])
+        rows = snap.chunk_rows(
+            [cid for cid, _ in snap.lexical.search(LexicalQuery.words("moving"), 5)]
+        )
     assert [r.path for r in rows.values()] == ["/new"]
 
 
@@ -139,7 +142,7 @@ def test_a_snapshot_does_not_see_later_commits(store: Store) -> None:
         reader.join(30)
         assert seen == [2]  # committed, seen by a new snapshot …
         assert snap.chunk_count() == 1  # … but not by this one
-        assert snap.lexical.search(["second"], 5) == []
+        assert snap.lexical.search(LexicalQuery.words("second"), 5) == []
     with store.snapshot() as snap:
         assert snap.chunk_count() == 2
 

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from ragkeep.search.terms import query_terms
+from ragkeep.search.terms import lexical_query
 from ragkeep.store.records import VectorTable
 from ragkeep.store.sqlite.dense import top_n
 from ragkeep.store.sqlite.lexical import match_expression
 
 
 def _match(text: str) -> str | None:
-    return match_expression(query_terms(text))
+    return match_expression(lexical_query(text))
 
 
 def test_match_expression_quotes_every_term() -> None:
-    assert _match('NEAR(a b) "x" col:y -z*') == '"near" OR "b" OR "x" OR "col" OR "y" OR "z"'
+    assert _match("NEAR(a b) col:y -z* AND") == '"col y" OR "near" OR "b" OR "col" OR "y" OR "z"'
     assert _match("   ?!  ") is None
     assert _match("the owls of the wood") == '"owls" OR "wood"'
     assert _match("Café café") == '"café"'
+
+
+def test_match_expression_scores_whole_terms_and_requires_quoted_phrases() -> None:
+    assert _match("--rebase-merges") == '"rebase merges" OR "rebase" OR "merges"'
+    assert _match('"exact  phrase" git') == '"exact phrase" AND ("exact phrase" OR "git")'
+    assert _match('"only"') == '"only" AND ("only")'
+    assert _match('say "a ""b"" c') == '"a" AND "b" AND ("say" OR "c" OR "a" OR "b")'
 
 
 def _table(ids: np.ndarray, m: np.ndarray, rows: np.ndarray | None = None) -> VectorTable:

@@ -2,14 +2,19 @@
 
 This typer renders a required argument as `{PATH...}...`, an optional one as `[[PATH...]]...`
 and adds its Python type (`<list[Path]>`); a user reads those as syntax to type.
+
+A query that starts with `-` (`--rebase-merges`) reads as an unknown option; the error then
+shows how to search for it.
 """
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import typer.core
 from typer._click import Context, HelpFormatter, Parameter
+from typer._click.exceptions import NoSuchOption
 
 
 def _argument_name(param: Parameter) -> str:
@@ -46,3 +51,15 @@ class PlainHelpCommand(typer.core.TyperCommand):
             if rows:
                 with formatter.section(title):
                     formatter.write_dl(rows)
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except NoSuchOption as exc:
+            if any(p.name in ("query", "question") for p in self.params):
+                # Display only, never run: shlex.quote shows how to type it.
+                exc.message += (
+                    f"\nTo search for text that starts with '-', put -- before it: "
+                    f"ragkeep {ctx.info_name} -- {shlex.quote(exc.option_name)}"
+                )
+            raise

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ragkeep.models.indexing import FileOutcome, FileResult, IndexReport, SkipReason
     from ragkeep.models.json import to_json
     from ragkeep.models.maintenance import Check, DerivedState, DoctorReport
-    from ragkeep.models.search import SearchHit, SearchMode, SearchResults
+    from ragkeep.models.search import LexicalQuery, SearchHit, SearchMode, SearchResults
     from ragkeep.models.status import CacheReport, StoreStatus, TierStats
 
 _MODULES = {
@@ -54,7 +54,7 @@ _MODULES = {
     "indexing": "FileOutcome FileResult IndexReport SkipReason",
     "json": "to_json",
     "maintenance": "Check DerivedState DoctorReport",
-    "search": "SearchHit SearchMode SearchResults",
+    "search": "LexicalQuery SearchHit SearchMode SearchResults",
     "status": "CacheReport StoreStatus TierStats",
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names.split()}
@@ -82,6 +82,7 @@ __all__ = [
     "FlagSource",
     "FlagState",
     "IndexReport",
+    "LexicalQuery",
     "LoadedDocument",
     "NoticeEvent",
     "PageSpan",

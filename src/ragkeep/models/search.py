@@ -10,6 +10,31 @@ from typing import Any, overload
 from ragkeep.models.degradation import Degradation
 from ragkeep.models.json import to_json
 
+Phrase = tuple[str, ...]  # words that must appear in this order, next to each other
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalQuery:
+    """What BM25 looks for, the same on every backend.
+
+    `scored`: phrases (a single word is a phrase of one) any of which may match; a chunk scores
+    for each one it holds, so a chunk holding a whole term ranks above one holding its parts.
+    `required`: phrases every hit holds (the user's quoted phrases), in every search mode.
+    `exact`: technical terms as typed, case-folded (`rebase-merges`, `os.path.join`); each
+    is also a scored phrase. Chunks holding one verbatim rank above the rest.
+    """
+
+    scored: tuple[Phrase, ...] = ()
+    required: tuple[Phrase, ...] = ()
+    exact: tuple[str, ...] = ()
+
+    @classmethod
+    def words(cls, *words: str) -> LexicalQuery:
+        return cls(scored=tuple((w,) for w in words))
+
+    def __bool__(self) -> bool:
+        return bool(self.scored or self.required)
+
 
 class SearchMode(StrEnum):
     HYBRID = "hybrid"

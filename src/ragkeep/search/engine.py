@@ -11,19 +11,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ragkeep.cache.results import EmbeddingCache, ResultCache, normalize_query
 from ragkeep.config.settings import SearchSettings
 from ragkeep.embed.base import EmbedderUnavailableError
-from ragkeep.models import SearchHit, SearchMode, SearchResults
+from ragkeep.models import LexicalQuery, SearchHit, SearchMode, SearchResults
 from ragkeep.models.degradation import Degradation, Part
 from ragkeep.observability.logs import log_event, sampled
 from ragkeep.resilience import FALLBACKS
 from ragkeep.search import fusion, ordering
 from ragkeep.search.query_vector import QueryEmbedder
-from ragkeep.search.terms import query_terms
+from ragkeep.search.terms import lexical_query, term_words
 from ragkeep.store.base import Ranking, ReadSnapshot, Store
 
 if TYPE_CHECKING:
@@ -139,17 +139,29 @@ class Searcher:
                 degraded = (Degradation(Part.EMBEDDER, "bm25", str(exc)),)
                 FALLBACKS.record(Part.EMBEDDER)
         lists: list[Ranking] = []
+        whole: Ranking = []
+        query = lexical_query(req.query, self._settings.bm25_stopwords)
         if req.mode is not SearchMode.DENSE:
-            terms = query_terms(req.query, self._settings.bm25_stopwords)
             if qvec is not None and self._settings.bm25_max_df < 1.0:
-                terms = self._rare_terms(snap, terms)  # dense weighs the common ones
-            lists.append(self._untie(snap, snap.lexical.search(terms, n), n))
+                query = self._rare_terms(snap, query)  # dense weighs the common ones
+            whole = _whole_terms(snap, query, n)
+            lists.append(self._untie(snap, _first(snap.lexical.search(query, n), whole), n))
         final = True
         if qvec is not None:
             dense = snap.dense.search(qvec, n)
-            lists.append(self._untie(snap, dense.ranking, n))
+            ranking = dense.ranking
+            if query.required:  # the user's quoted phrases bind every mode
+                holding = snap.lexical.holding(query.required, [cid for cid, _ in ranking])
+                ranking = [(cid, score) for cid, score in ranking if cid in holding]
+            lists.append(self._untie(snap, ranking, n))
             final = dense.final
-        ranked = self._fuse(lists) if len(lists) == 2 else lists[0]
+        if len(lists) == 2:
+            ranked = self._fuse(lists)
+            if whole:  # the exact terms' tier holds in the fused order too
+                held = {cid for cid, _ in whole}
+                ranked = _first(ranked, [r for r in ranked if r[0] in held])
+        else:
+            ranked = lists[0]
         # Collapsing may skip chunks, so then the whole fused list must be in final order.
         ranked = self._untie(snap, ranked, len(ranked) if req.collapse else req.k)
         return SearchResults(tuple(self._hits(snap, ranked, req)), degraded), final
@@ -158,25 +170,31 @@ class Searcher:
     def _untie(snap: ReadSnapshot, ranking: Ranking, n: int) -> Ranking:
         return ordering.untie(ranking, n, snap.order_keys)
 
-    def _rare_terms(self, snap: ReadSnapshot, terms: list[str]) -> list[str]:
-        """Drop terms found in more than bm25_max_df of all chunks (unless none would remain):
-        the lexical index must score every chunk a term matches, and such terms barely change
-        the order once dense retrieval is fused in."""
+    def _rare_terms(self, snap: ReadSnapshot, query: LexicalQuery) -> LexicalQuery:
+        """Drop single words found in more than bm25_max_df of all chunks (unless nothing
+        would remain): the lexical index must score every chunk a word matches, and such
+        words barely change the order once dense retrieval is fused in. Phrases stay."""
+        words = [p[0] for p in query.scored if len(p) == 1]
         with self._df_lock:
             if self._df_generation != snap.generation:
                 self._df = {}
                 self._df_total = snap.chunk_count()
                 self._df_generation = snap.generation
-            limit = int(self._settings.bm25_max_df * self._df_total)
-            if len(self._df) + len(terms) > self._df_max:
+            limit = max(
+                int(self._settings.bm25_max_df * self._df_total),
+                self._settings.bm25_common_min_chunks,
+            )
+            if len(self._df) + len(words) > self._df_max:
                 # Distinct terms are unbounded in a long-running server; counting again is
                 # cheap (it stops past the limit), so start over rather than keep an LRU.
                 self._df = {}
-            for t in terms:
-                if t not in self._df:
+            for w in words:
+                if w not in self._df:
                     # Counting stops past the limit: a common word costs no more than a rare one.
-                    self._df[t] = snap.lexical.term_chunks(t, at_most=limit + 1)
-            return [t for t in terms if self._df[t] <= limit] or terms
+                    self._df[w] = snap.lexical.term_chunks(w, at_most=limit + 1)
+            common = {w for w in words if self._df[w] > limit}
+        kept = tuple(p for p in query.scored if len(p) > 1 or p[0] not in common)
+        return replace(query, scored=kept) if kept else query
 
     def _query_vector(self, query: str) -> npt.NDArray[np.float32]:
         if self.embeddings is None or not self._caching():
@@ -214,3 +232,31 @@ class Searcher:
             if len(hits) == req.k:
                 break
         return hits
+
+
+def _whole_terms(snap: ReadSnapshot, query: LexicalQuery, n: int) -> Ranking:
+    """The best chunks holding one of the query's technical terms verbatim. The index
+    ignores punctuation, so a phrase match ("...the rebase. Merges...") is checked against
+    the chunk's text."""
+    whole: dict[int, float] = {}
+    for term in query.exact:
+        narrowed = replace(query, required=(*query.required, term_words(term)))
+        found = snap.lexical.search(narrowed, n)
+        rows = snap.chunk_rows([cid for cid, _ in found])
+        for cid, score in found:
+            if cid in rows and term in rows[cid].text.casefold():
+                whole[cid] = max(score, whole.get(cid, score))
+    return sorted(whole.items(), key=lambda r: (-r[1], r[0]))
+
+
+def _first(ranking: Ranking, first: Ranking) -> Ranking:
+    """`first`, then the rest of `ranking`, each in its order. A user typing an exact term
+    wants the chunks holding it above those holding only its words, however often. Scores
+    of `first` are raised only as far as needed to stay monotonic, so fusion sees the order."""
+    if not first:
+        return ranking
+    ids = {cid for cid, _ in first}
+    rest = [r for r in ranking if r[0] not in ids]
+    gap = rest[0][1] - first[-1][1] if rest else -1.0
+    shift = gap + 1e-6 if gap >= 0 else 0.0
+    return [(cid, score + shift) for cid, score in first] + rest

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ragkeep.config.settings import LLMSettings, Settings
@@ -166,14 +167,20 @@ class QueryService:
             client.close()
 
     def _passages_for(self, question: str, k: int) -> SearchResults:
-        """The search an answer is grounded in: an answer needs passages more than it needs
-        dense retrieval, so a dense-only default falls back to BM25 too."""
+        """The search an answer is grounded in, down to the relevance floor."""
+        results = self._search_for_answer(question, k)
+        floor = self._settings.llm.ask_min_score_ratio * (results.hits[0].score if results else 0)
+        if floor <= 0:
+            return results
+        return replace(results, hits=tuple(h for h in results.hits if h.score >= floor))
+
+    def _search_for_answer(self, question: str, k: int) -> SearchResults:
+        """An answer needs passages more than it needs dense retrieval, so a dense-only
+        default falls back to BM25 too."""
         # Not counted as searches: the ask is the request (and is counted).
         try:
             return self._search(self._request(question, k, None), None)
         except EmbedderUnavailableError as exc:
-            from dataclasses import replace
-
             FALLBACKS.record(Part.EMBEDDER)
             results = self._search(self._request(question, k, SearchMode.BM25), None)
             return replace(results, degraded=(Degradation(Part.EMBEDDER, "bm25", str(exc)),))

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from ragkeep.config.settings import SearchSettings
     from ragkeep.models import Check, DocumentInfo
+    from ragkeep.models.search import LexicalQuery, Phrase
 
 Ranking = list[tuple[int, float]]  # (chunk id, score), best first
 EmbedTexts = Callable[[Sequence[str]], "npt.NDArray[np.float32]"]
@@ -127,8 +128,14 @@ class SweepResult:
 class LexicalIndex(Protocol):
     """BM25 over chunk texts, inside one snapshot."""
 
-    def search(self, terms: Sequence[str], n: int) -> Ranking:
-        """The best n chunks for any of `terms` (OR), plus every chunk tying with the n-th."""
+    def search(self, query: LexicalQuery, n: int) -> Ranking:
+        """The best n chunks holding every required phrase and any scored one, plus every
+        chunk tying with the n-th. A chunk scores for each scored phrase it holds."""
+        ...
+
+    def holding(self, phrases: Sequence[Phrase], ids: Sequence[int]) -> set[int]:
+        """Those of `ids` whose chunk holds every one of `phrases` (a dense search's
+        candidates, filtered by the user's quoted phrases)."""
         ...
 
     def term_chunks(self, term: str, at_most: int) -> int:
