@@ -496,8 +496,8 @@ MUTATIONS = [
     Mutation(
         "exact terms: a quoted phrase binds dense hits too",
         "search/engine.py",
-        "            if query.required:  # the user's quoted phrases bind every mode",
-        "            if False:",
+        "    if not query.required:\n        return ranking\n    held =",
+        "    if True:\n        return ranking\n    held =",
         FS + "test_a_quoted_phrase_binds_every_hit_in_every_mode",
     ),
     Mutation(

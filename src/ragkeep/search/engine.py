@@ -149,11 +149,7 @@ class Searcher:
         final = True
         if qvec is not None:
             dense = snap.dense.search(qvec, n)
-            ranking = dense.ranking
-            if query.required:  # the user's quoted phrases bind every mode
-                holding = snap.lexical.holding(query.required, [cid for cid, _ in ranking])
-                ranking = [(cid, score) for cid, score in ranking if cid in holding]
-            lists.append(self._untie(snap, ranking, n))
+            lists.append(self._untie(snap, _holding(snap, query, dense.ranking), n))
             final = dense.final
         if len(lists) == 2:
             ranked = self._fuse(lists)
@@ -247,6 +243,15 @@ def _whole_terms(snap: ReadSnapshot, query: LexicalQuery, n: int) -> Ranking:
             if cid in rows and term in rows[cid].text.casefold():
                 whole[cid] = max(score, whole.get(cid, score))
     return sorted(whole.items(), key=lambda r: (-r[1], r[0]))
+
+
+def _holding(snap: ReadSnapshot, query: LexicalQuery, ranking: Ranking) -> Ranking:
+    """The dense ranking without the chunks that miss a quoted phrase: the user's quoted
+    phrases bind every mode."""
+    if not query.required:
+        return ranking
+    held = snap.lexical.holding(query.required, [cid for cid, _ in ranking])
+    return [(cid, score) for cid, score in ranking if cid in held]
 
 
 def _first(ranking: Ranking, first: Ranking) -> Ranking:
