@@ -528,6 +528,29 @@ MUTATIONS = [
         "        if True:",
         FS + "test_the_demo_answer_has_only_relevant_passages",
     ),
+    # issue 13, item 7: a slow LLM (retries said, the real total, one deadline)
+    Mutation(
+        "slow LLM: llm.deadline_s bounds the whole ask (timeouts clamped)",
+        "answer/llm.py",
+        "min(self._timeout_s, left), connect=min(self._connect_timeout_s, left)",
+        "self._timeout_s, connect=self._connect_timeout_s",
+        "tests/test_slow_llm.py::test_the_deadline_ends_the_ask_with_passages[hang]",
+    ),
+    Mutation(
+        "slow LLM: a backoff that would cross llm.deadline_s is not slept",
+        "answer/llm.py",
+        "        if time.monotonic() + delay >= deadline:",
+        "        if False:",
+        "tests/test_answer.py::test_a_backoff_that_would_cross_the_deadline_is_not_slept",
+    ),
+    Mutation(
+        "slow LLM: each retry is said as it begins",
+        "answer/llm.py",
+        "            yield retry  # before the sleep",
+        "            pass  # before the sleep",
+        "tests/test_slow_llm.py::test_each_retry_is_a_line_and_the_failure_gives_the_real_total "
+        "tests/server/test_server_api.py::test_ask_stream_says_when_the_llm_is_retried",
+    ),
 ]
 
 

@@ -92,6 +92,10 @@ const handlers = {
     $('#ask-progress').textContent =
       hits.length ? `Answering from ${hits.length} passage${hits.length === 1 ? '' : 's'}…` : '';
   },
+  // The LLM failed before its first token and is tried again: say so, the wait is real.
+  retry({ attempt, attempts, reason }) {
+    $('#ask-progress').textContent = `LLM: ${reason}; retrying (${attempt}/${attempts})…`;
+  },
   token({ text }) {
     state.text += text;
     $('#answer').dataset.state = 'streaming';
