@@ -544,6 +544,13 @@ MUTATIONS = [
         "tests/test_answer.py::test_a_backoff_that_would_cross_the_deadline_is_not_slept",
     ),
     Mutation(
+        "slow LLM: headers trickling in end at llm.deadline_s",
+        "answer/llm.py",
+        "        bound_reads(self._http)  # llm.deadline_s",
+        "        pass  # llm.deadline_s",
+        "tests/test_answer.py::test_headers_trickling_in_end_at_the_deadline",
+    ),
+    Mutation(
         "slow LLM: each retry is said as it begins",
         "answer/llm.py",
         "            yield retry  # before the sleep",

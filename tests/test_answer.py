@@ -214,6 +214,16 @@ def test_a_backoff_that_would_cross_the_deadline_is_not_slept(fake: FakeLLM) -> 
     assert len(fake.requests) == 2
 
 
+def test_headers_trickling_in_end_at_the_deadline(fake: FakeLLM) -> None:
+    fake.trickle_headers_s = 0.05  # every read gets a byte: a 30 s read timeout never fires
+    started = time.monotonic()
+    with pytest.raises(LLMError) as info:
+        collect(client_for("ollama", fake.url, timeout_s=30, max_retries=2, deadline_s=1.0))
+    assert time.monotonic() - started < 2.0
+    assert info.value.deadline_s == 1.0 and info.value.attempts == 1
+    assert "still waiting for" in info.value.summary()
+
+
 def test_429_is_retried_honouring_retry_after(fake: FakeLLM) -> None:
     fake.fail_first, fake.fail_status, fake.retry_after = 1, 429, 0.2
     started = time.monotonic()

@@ -138,6 +138,8 @@ class _StreamingChatClient:
     ) -> None:
         import httpx
 
+        from ragkeep.answer.deadline_io import bound_reads
+
         _check_base_url(base_url)
         if deadline_s <= 0:
             raise ValueError("deadline_s must be positive")
@@ -164,6 +166,7 @@ class _StreamingChatClient:
             headers=headers,
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
         )
+        bound_reads(self._http)  # llm.deadline_s ends the wait for headers too
 
     def __repr__(self) -> str:  # never include headers: they carry the api key
         return f"{type(self).__name__}(url={self._shown_url!r}, model={self.model!r})"
@@ -267,6 +270,8 @@ class _StreamingChatClient:
         _DeadlinePassed when the deadline ended it."""
         import httpx
 
+        from ragkeep.answer.deadline_io import reads_until
+
         left = deadline - time.monotonic()
         if left <= 0:
             raise _DeadlinePassed
@@ -274,7 +279,12 @@ class _StreamingChatClient:
             min(self._timeout_s, left), connect=min(self._connect_timeout_s, left)
         )
         try:
-            with self._http.stream("POST", self.url, json=payload, timeout=timeout) as response:
+            with contextlib.ExitStack() as stack:
+                # Sending the request and reading its headers end at the deadline, however
+                # slowly the headers trickle in; from then on the watchdog cuts the body.
+                with reads_until(deadline):
+                    request = self._http.stream("POST", self.url, json=payload, timeout=timeout)
+                    response = stack.enter_context(request)
                 watchdog = _cut_off_at(deadline, response)
                 try:
                     if response.status_code >= 400:
