@@ -134,7 +134,7 @@ class _StreamingChatClient:
         max_retries: int = 2,
         backoff_s: float = 0.5,
         temperature: float = 0.1,
-        deadline_s: float = 300.0,
+        deadline_s: float = 90.0,
     ) -> None:
         import httpx
 
@@ -461,7 +461,7 @@ def make_client(
     max_retries: int = 2,
     backoff_s: float = 0.5,
     temperature: float = 0.1,
-    deadline_s: float = 300.0,
+    deadline_s: float = 90.0,
 ) -> LLMClient:
     """Build a client for ``provider`` ("ollama" or "openai"). Raises ValueError on bad config."""
     kind = provider.strip().lower()
