@@ -98,9 +98,9 @@ MUTATIONS = [
     ),
     Mutation(
         "LLM deadline bounds the wait for the response's headers",
-        "answer/llm.py",
-        "min(self._timeout_s, left), connect=min(self._connect_timeout_s, left)",
-        "self._timeout_s, connect=self._connect_timeout_s",
+        "answer/deadline_io.py",
+        "            timeout = left if timeout is None else min(timeout, left)",
+        "            pass",
         "tests/test_degradation.py::test_slow_llm_is_cut_off_at_llm_deadline[hang]",
     ),
     Mutation(
@@ -530,11 +530,12 @@ MUTATIONS = [
     ),
     # issue 13, item 7: a slow LLM (retries said, the real total, one deadline)
     Mutation(
-        "slow LLM: llm.deadline_s bounds the whole ask (timeouts clamped)",
-        "answer/llm.py",
-        "min(self._timeout_s, left), connect=min(self._connect_timeout_s, left)",
-        "self._timeout_s, connect=self._connect_timeout_s",
-        "tests/test_slow_llm.py::test_the_deadline_ends_the_ask_with_passages[hang]",
+        "slow LLM: llm.deadline_s bounds the whole ask (reads clamped to it)",
+        "answer/deadline_io.py",
+        "            timeout = left if timeout is None else min(timeout, left)",
+        "            pass",
+        "tests/test_slow_llm.py::test_the_deadline_ends_the_ask_with_passages[hang] "
+        "tests/test_answer.py::test_headers_trickling_in_end_at_the_deadline",
     ),
     Mutation(
         "slow LLM: a backoff that would cross llm.deadline_s is not slept",

@@ -275,8 +275,12 @@ class _StreamingChatClient:
         left = deadline - time.monotonic()
         if left <= 0:
             raise _DeadlinePassed
+        # Reads end at the deadline through deadline_io (headers) and the watchdog (body);
+        # connecting and waiting for a pooled connection are bounded here.
         timeout = httpx.Timeout(
-            min(self._timeout_s, left), connect=min(self._connect_timeout_s, left)
+            self._timeout_s,
+            connect=min(self._connect_timeout_s, left),
+            pool=min(self._timeout_s, left),
         )
         try:
             with contextlib.ExitStack() as stack:
