@@ -559,6 +559,13 @@ MUTATIONS = [
         "tests/test_slow_llm.py::test_each_retry_is_a_line_and_the_failure_gives_the_real_total "
         "tests/server/test_server_api.py::test_ask_stream_says_when_the_llm_is_retried",
     ),
+    Mutation(
+        "slow LLM: the web page shows a retry",
+        "server/static/ask.js",
+        "  retry({ attempt, attempts, reason }) {",
+        "  unknown({ attempt, attempts, reason }) {",
+        "tests/server/test_server_page.py::test_a_retried_llm_is_shown_as_retrying",
+    ),
 ]
 
 
