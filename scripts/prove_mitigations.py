@@ -98,9 +98,9 @@ MUTATIONS = [
     ),
     Mutation(
         "LLM deadline bounds the wait for the response's headers",
-        "answer/llm.py",
-        "min(self._timeout_s, left), connect=min(self._connect_timeout_s, left)",
-        "self._timeout_s, connect=self._connect_timeout_s",
+        "answer/deadline_io.py",
+        "            timeout = left if timeout is None else min(timeout, left)",
+        "            pass",
         "tests/test_degradation.py::test_slow_llm_is_cut_off_at_llm_deadline[hang]",
     ),
     Mutation(
@@ -527,6 +527,44 @@ MUTATIONS = [
         "        if floor <= 0:",
         "        if True:",
         FS + "test_the_demo_answer_has_only_relevant_passages",
+    ),
+    # issue 13, item 7: a slow LLM (retries said, the real total, one deadline)
+    Mutation(
+        "slow LLM: llm.deadline_s bounds the whole ask (reads clamped to it)",
+        "answer/deadline_io.py",
+        "            timeout = left if timeout is None else min(timeout, left)",
+        "            pass",
+        "tests/test_slow_llm.py::test_the_deadline_ends_the_ask_with_passages[hang] "
+        "tests/test_answer.py::test_headers_trickling_in_end_at_the_deadline",
+    ),
+    Mutation(
+        "slow LLM: a backoff that would cross llm.deadline_s is not slept",
+        "answer/llm.py",
+        "        if time.monotonic() + delay >= deadline:",
+        "        if False:",
+        "tests/test_answer.py::test_a_backoff_that_would_cross_the_deadline_is_not_slept",
+    ),
+    Mutation(
+        "slow LLM: headers trickling in end at llm.deadline_s",
+        "answer/llm.py",
+        "        bound_reads(self._http)  # llm.deadline_s",
+        "        pass  # llm.deadline_s",
+        "tests/test_answer.py::test_headers_trickling_in_end_at_the_deadline",
+    ),
+    Mutation(
+        "slow LLM: each retry is said as it begins",
+        "answer/llm.py",
+        "            yield retry  # before the sleep",
+        "            pass  # before the sleep",
+        "tests/test_slow_llm.py::test_each_retry_is_a_line_and_the_failure_gives_the_real_total "
+        "tests/server/test_server_api.py::test_ask_stream_says_when_the_llm_is_retried",
+    ),
+    Mutation(
+        "slow LLM: the web page shows a retry",
+        "server/static/ask.js",
+        "  retry({ attempt, attempts, reason }) {",
+        "  unknown({ attempt, attempts, reason }) {",
+        "tests/server/test_server_page.py::test_a_retried_llm_is_shown_as_retrying",
     ),
 ]
 

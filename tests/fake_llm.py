@@ -69,6 +69,7 @@ class FakeLLM:
         error: str | None = None,
         error_status: int = 200,
         delta_delay_s: float = 0.0,
+        trickle_headers_s: float = 0.0,
         ignore_stream: bool = False,
         garbage: bool = False,
         model: str = "fake-model",
@@ -87,6 +88,7 @@ class FakeLLM:
         self.error = error  # report this error (Ollama: {"error": ...} line)
         self.error_status = error_status  # HTTP status used with ``error``
         self.delta_delay_s = delta_delay_s
+        self.trickle_headers_s = trickle_headers_s  # send the headers a byte at a time, this apart
         self.ignore_stream = ignore_stream  # answer with one JSON body even if stream=true
         self.garbage = garbage  # stream lines that are not JSON
         self.model = model
@@ -211,6 +213,9 @@ class _Handler(BaseHTTPRequestHandler):
 
         if fake.hang_s:
             fake._sleep(fake.hang_s)
+        if fake.trickle_headers_s:
+            self._trickle_headers(fake.trickle_headers_s)
+            return
         if fake._take_failure():
             headers = {}
             if fake.retry_after is not None:
@@ -304,6 +309,21 @@ class _Handler(BaseHTTPRequestHandler):
             return
         with fake._lock:
             fake.completed_streams += 1
+
+    def _trickle_headers(self, every_s: float) -> None:
+        """Headers that never end, a byte at a time: each read is quick, the response never
+        comes (a per-read timeout never fires)."""
+        self.close_connection = True
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nX-Pad: " + b"a" * 4000
+        try:
+            for byte in head:
+                if self.server.fake._stop.is_set():
+                    return
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                self.server.fake._sleep(every_s)
+        except OSError:
+            return
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))

@@ -24,7 +24,7 @@ from ragkeep.answer import (
     make_client,
     used_citations,
 )
-from ragkeep.models import SearchHit
+from ragkeep.models import RetryEvent, SearchHit
 
 from fake_llm import FakeLLM, split_words
 
@@ -172,6 +172,56 @@ def test_gives_up_after_max_retries(fake: FakeLLM) -> None:
     assert info.value.reason.startswith("HTTP 500 from http://127.0.0.1:")
     assert "internal error" in info.value.reason
     assert len(fake.requests) == 3
+
+
+def test_each_retry_is_an_event_before_its_backoff(fake: FakeLLM) -> None:
+    fake.fail_first = 2
+    client = client_for("ollama", fake.url, max_retries=2)
+    try:
+        items = list(client.stream_events(MESSAGES))
+    finally:
+        client.close()
+    retries = [i for i in items if isinstance(i, RetryEvent)]
+    assert [(r.attempt, r.attempts) for r in retries] == [(2, 3), (3, 3)]
+    assert retries[0].reason.startswith("HTTP 500 from http://127.0.0.1:")
+    assert retries[0].elapsed_s < retries[1].elapsed_s
+    assert "retrying (2/3) in " in retries[0].message()
+    assert items[:2] == retries  # before any text
+    assert "".join(i for i in items if isinstance(i, str)) == "Paris is the capital [1]."
+
+
+def test_giving_up_says_how_many_attempts_took_how_long(fake: FakeLLM) -> None:
+    fake.fail_first = 10
+    started = time.monotonic()
+    with pytest.raises(LLMError) as info:
+        collect(client_for("ollama", fake.url, max_retries=2, backoff_s=0.1))
+    wall = time.monotonic() - started
+    error = info.value
+    assert (error.attempts, error.deadline_s) == (3, None)
+    assert 0.3 <= error.elapsed_s <= wall  # two backoffs of >= 0.1 and 0.2 s
+    assert error.summary() == f"3 attempts in {error.elapsed_s:.1f} s; last: {error.reason}"
+
+
+def test_a_backoff_that_would_cross_the_deadline_is_not_slept(fake: FakeLLM) -> None:
+    fake.fail_first = 10
+    started = time.monotonic()
+    with pytest.raises(LLMError) as info:
+        # The 1st backoff (1-1.25 s) fits in 1.6 s; the 2nd (2-2.5 s) does not: stop there.
+        collect(client_for("ollama", fake.url, max_retries=5, backoff_s=1.0, deadline_s=1.6))
+    assert time.monotonic() - started < 1.6
+    assert info.value.attempts == 2
+    assert info.value.summary().startswith("no complete answer within llm.deadline_s (1.6 s)")
+    assert len(fake.requests) == 2
+
+
+def test_headers_trickling_in_end_at_the_deadline(fake: FakeLLM) -> None:
+    fake.trickle_headers_s = 0.05  # every read gets a byte: a 30 s read timeout never fires
+    started = time.monotonic()
+    with pytest.raises(LLMError) as info:
+        collect(client_for("ollama", fake.url, timeout_s=30, max_retries=2, deadline_s=1.0))
+    assert time.monotonic() - started < 2.0
+    assert info.value.deadline_s == 1.0 and info.value.attempts == 1
+    assert "still waiting for" in info.value.summary()
 
 
 def test_429_is_retried_honouring_retry_after(fake: FakeLLM) -> None:

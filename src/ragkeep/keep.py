@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         DocumentInfo,
         FlagState,
         IndexReport,
+        RetryEvent,
         SearchMode,
         SearchResults,
         StoreStatus,
@@ -224,8 +225,9 @@ class Keep:
         question: str,
         k: int | None = None,
         on_token: Callable[[str], None] | None = None,
+        on_retry: Callable[[RetryEvent], None] | None = None,
     ) -> Answer:
-        return self.querying.ask(question, k, on_token)
+        return self.querying.ask(question, k, on_token, on_retry)
 
     def ask_stream(self, question: str, k: int | None = None) -> Generator[AskEvent, None, None]:
         return self.querying.ask_stream(question, k)

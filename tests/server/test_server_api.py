@@ -123,6 +123,25 @@ def test_ask_stream_sends_passages_then_tokens_then_citations(client: httpx.Clie
     assert done["citations"][0]["path"].endswith("tomatoes.md")
 
 
+def test_ask_stream_says_when_the_llm_is_retried(client: httpx.Client, llm: FakeLLM) -> None:
+    body = {"question": "How often should tomatoes be watered?"}
+    llm.fail_first = 1
+    try:
+        with client.stream("POST", "/api/ask/stream", json=body) as r:
+            events = list(sse_events(r.iter_lines()))
+    finally:
+        llm.fail_first = 0
+    names = [name for name, _ in events]
+    # A new event name: older pages skip names they do not know.
+    assert names[:3] == ["passages", "retry", "token"] and names[-1] == "done"
+    retry = json.loads(events[1][1])
+    assert (retry["attempt"], retry["attempts"]) == (2, 3)
+    assert retry["reason"].startswith("HTTP 500 from ")
+    assert "retrying (2/3)" in retry["message"]
+    done = json.loads(events[-1][1])
+    assert done["mode"] == "llm" and [r["attempt"] for r in done["retries"]] == [2]
+
+
 def test_documents_list_detail_and_original_file(client: httpx.Client) -> None:
     docs = client.get("/api/documents").json()["documents"]
     by_name = {Path(d["path"]).name: d for d in docs}

@@ -372,6 +372,31 @@ def test_ask_streams_the_answer_and_its_citations_open_the_cited_page(
     assert browser.switch_to.active_element == markers[0]
 
 
+def test_a_retried_llm_is_shown_as_retrying(
+    browser: WebDriver, server: RunningServer, llm: FakeLLM
+) -> None:
+    open_page(browser, server)
+    llm.fail_first = 2  # two HTTP 500s: the page waits ~1.5 s of backoff before the answer
+    try:
+        ask(browser, QUESTION)
+        progress, answer = find(browser, "#ask-progress"), find(browser, "#answer")
+        seen: list[str] = []
+
+        def finished(_: WebDriver) -> bool:
+            if not seen or seen[-1] != progress.text:
+                seen.append(progress.text)
+            return answer.get_attribute("data-state") == "done"
+
+        wait(browser, poll=0.02).until(finished)
+    finally:
+        llm.fail_first = 0
+    retrying = [t for t in seen if "retrying" in t]
+    assert retrying and retrying[-1].startswith("LLM: HTTP 500 from "), seen
+    assert retrying[-1].endswith("retrying (3/3)…"), seen
+    assert answer.text == REPLY and answer.get_attribute("data-mode") == "llm"
+    assert seen[-1] == ""  # the line goes once the answer is done
+
+
 def test_stop_ends_the_answer_and_the_request_to_the_llm(
     browser: WebDriver, server: RunningServer, llm: FakeLLM
 ) -> None:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from ragkeep.models.answers import RetryEvent
+
 if TYPE_CHECKING:
     import httpx
 
@@ -35,15 +37,38 @@ _ERROR_BODY_LIMIT = 300
 
 
 class LLMError(Exception):
-    """The LLM could not produce (the rest of) an answer. ``reason`` is meant for end users.
+    """The LLM could not produce (the rest of) an answer. ``reason`` is the last failure, meant
+    for end users; ``summary()`` adds what it cost: attempts, real time, the deadline.
 
     ``partial`` is True when some text had already been yielded before the failure.
     """
 
-    def __init__(self, reason: str, *, partial: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        partial: bool = False,
+        attempts: int = 1,
+        elapsed_s: float = 0.0,
+        deadline_s: float | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.partial = partial
+        self.attempts = attempts
+        self.elapsed_s = elapsed_s
+        self.deadline_s = deadline_s  # set when llm.deadline_s ended the exchange
+
+    def summary(self) -> str:
+        """The reason with the real total. One attempt's reason already says how long it
+        waited; several attempts, or the deadline, need the total said too."""
+        if self.deadline_s is None and self.attempts == 1:
+            return self.reason
+        plural = "" if self.attempts == 1 else "s"
+        tries = f"{self.attempts} attempt{plural} in {seconds(self.elapsed_s)}"
+        if self.deadline_s is not None:
+            tries = f"no complete answer within llm.deadline_s ({self.deadline_s:g} s): {tries}"
+        return f"{tries}; last: {self.reason}"
 
 
 class _Transient(Exception):
@@ -53,6 +78,11 @@ class _Transient(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retry_after_s = retry_after_s
+
+
+class _DeadlinePassed(Exception):
+    """Internal: llm.deadline_s ended an attempt (its timeout was clamped, or the watchdog cut
+    the socket). Never retried: no time is left."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +96,11 @@ class LLMClient(Protocol):
 
     def stream_chat(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
         """Yield text deltas of the assistant's reply; raise LLMError on failure."""
+        ...
+
+    def stream_events(self, messages: Sequence[ChatMessage]) -> Iterator[str | RetryEvent]:
+        """`stream_chat`, plus a RetryEvent just before each retry (and its backoff sleep), so
+        the caller can say so while the user waits."""
         ...
 
     def close(self) -> None: ...
@@ -99,9 +134,11 @@ class _StreamingChatClient:
         max_retries: int = 2,
         backoff_s: float = 0.5,
         temperature: float = 0.1,
-        deadline_s: float = 300.0,
+        deadline_s: float = 90.0,
     ) -> None:
         import httpx
+
+        from ragkeep.answer.deadline_io import bound_reads
 
         _check_base_url(base_url)
         if deadline_s <= 0:
@@ -129,6 +166,7 @@ class _StreamingChatClient:
             headers=headers,
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
         )
+        bound_reads(self._http)  # llm.deadline_s ends the wait for headers too
 
     def __repr__(self) -> str:  # never include headers: they carry the api key
         return f"{type(self).__name__}(url={self._shown_url!r}, model={self.model!r})"
@@ -156,8 +194,22 @@ class _StreamingChatClient:
     # -- streaming with retries ------------------------------------------------------------
 
     def stream_chat(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+        events = self.stream_events(messages)
+        try:
+            for item in events:
+                if isinstance(item, str):
+                    yield item
+        finally:
+            events.close()  # a consumer stopping early releases the HTTP response now
+
+    def stream_events(
+        self, messages: Sequence[ChatMessage]
+    ) -> Generator[str | RetryEvent, None, None]:
         payload = self._payload(messages)
-        deadline = time.monotonic() + self._deadline_s
+        started = time.monotonic()
+        # One deadline for the whole exchange: each attempt's timeouts are clamped to it, a
+        # backoff that would cross it is not slept, and a watchdog cuts a trickling stream.
+        deadline = started + self._deadline_s
         attempt = 0
         while True:
             yielded = False
@@ -168,46 +220,75 @@ class _StreamingChatClient:
                     yield delta
                 return
             except LLMError as exc:
-                if yielded and not exc.partial:
-                    raise LLMError(exc.reason, partial=True) from exc
-                raise
+                raise self._give_up(exc.reason, attempt, started, yielded or exc.partial) from exc
+            except _DeadlinePassed as exc:
+                what = "still streaming from" if yielded else "still waiting for"
+                reason = f"{what} {self._shown_url}"
+                raise self._give_up(reason, attempt, started, yielded, deadline=True) from exc
             except _Transient as exc:
-                if yielded:
-                    raise LLMError(exc.reason, partial=True) from exc
-                if attempt >= self._max_retries:
-                    raise LLMError(exc.reason) from exc
-                delay = self._backoff_s * 2**attempt
-                delay += random.uniform(0, delay * 0.25)  # jitter: don't retry in lockstep
-                if exc.retry_after_s is not None:
-                    delay = max(delay, min(exc.retry_after_s, _MAX_RETRY_AFTER_S))
-                if time.monotonic() + delay >= deadline:
-                    raise LLMError(f"{exc.reason}; {self._past_deadline()}") from exc
-                attempt += 1
-                log.info(
-                    "LLM request failed (%s); retry %d/%d in %.2f s",
-                    exc.reason,
-                    attempt,
-                    self._max_retries,
-                    delay,
-                )
-                time.sleep(delay)
+                if yielded or attempt >= self._max_retries:
+                    raise self._give_up(exc.reason, attempt, started, yielded) from exc
+                retry = self._retry(exc, attempt, started, deadline)
             finally:
                 # Closes the HTTP response now if our consumer stopped early.
                 attempt_stream.close()
+            attempt += 1
+            log.info("%s", retry.message())
+            yield retry  # before the sleep: the user hears of the wait as it begins
+            time.sleep(retry.delay_s)
 
-    def _past_deadline(self) -> str:
-        return f"no complete answer within llm.deadline_s ({self._deadline_s:g} s)"
+    def _retry(self, exc: _Transient, retries: int, started: float, deadline: float) -> RetryEvent:
+        """The retry after `exc`, or the LLMError when its backoff would cross the deadline."""
+        delay = self._backoff_s * 2**retries
+        delay += random.uniform(0, delay * 0.25)  # jitter: don't retry in lockstep
+        if exc.retry_after_s is not None:
+            delay = max(delay, min(exc.retry_after_s, _MAX_RETRY_AFTER_S))
+        if time.monotonic() + delay >= deadline:
+            raise self._give_up(exc.reason, retries, started, deadline=True) from exc
+        elapsed = time.monotonic() - started
+        return RetryEvent(retries + 2, self._max_retries + 1, delay, exc.reason, elapsed)
+
+    def _give_up(
+        self,
+        reason: str,
+        retries: int,
+        started: float,
+        partial: bool = False,
+        *,
+        deadline: bool = False,
+    ) -> LLMError:
+        return LLMError(
+            reason,
+            partial=partial,
+            attempts=retries + 1,
+            elapsed_s=time.monotonic() - started,
+            deadline_s=self._deadline_s if deadline else None,
+        )
 
     def _attempt(self, payload: dict[str, Any], deadline: float) -> Generator[str, None, None]:
-        """One HTTP request; transport failures are mapped to _Transient or LLMError."""
+        """One HTTP request; transport failures are mapped to _Transient or LLMError, or to
+        _DeadlinePassed when the deadline ended it."""
         import httpx
 
+        from ragkeep.answer.deadline_io import reads_until
+
         left = deadline - time.monotonic()
+        if left <= 0:
+            raise _DeadlinePassed
+        # Reads end at the deadline through deadline_io (headers) and the watchdog (body);
+        # connecting and waiting for a pooled connection are bounded here.
         timeout = httpx.Timeout(
-            min(self._timeout_s, left), connect=min(self._connect_timeout_s, left)
+            self._timeout_s,
+            connect=min(self._connect_timeout_s, left),
+            pool=min(self._timeout_s, left),
         )
         try:
-            with self._http.stream("POST", self.url, json=payload, timeout=timeout) as response:
+            with contextlib.ExitStack() as stack:
+                # Sending the request and reading its headers end at the deadline, however
+                # slowly the headers trickle in; from then on the watchdog cuts the body.
+                with reads_until(deadline):
+                    request = self._http.stream("POST", self.url, json=payload, timeout=timeout)
+                    response = stack.enter_context(request)
                 watchdog = _cut_off_at(deadline, response)
                 try:
                     if response.status_code >= 400:
@@ -216,9 +297,18 @@ class _StreamingChatClient:
                 finally:
                     watchdog.cancel()
         except httpx.HTTPError as exc:
-            if time.monotonic() >= deadline:
-                raise LLMError(self._past_deadline()) from exc
+            if self._clamped(exc, left) or time.monotonic() >= deadline:
+                raise _DeadlinePassed from exc
             raise self._transport_error(exc) from exc
+
+    def _clamped(self, exc: httpx.HTTPError, left: float) -> bool:
+        """Whether `exc` is a timeout the deadline shortened: it fired at the deadline (maybe
+        a hair before it by the clock), not after the configured timeout."""
+        import httpx
+
+        if isinstance(exc, httpx.ConnectTimeout):
+            return left < self._connect_timeout_s
+        return isinstance(exc, httpx.TimeoutException) and left < self._timeout_s
 
     def _transport_error(self, exc: httpx.HTTPError) -> Exception:
         """A transport failure as _Transient (worth a retry) or LLMError."""
@@ -375,7 +465,7 @@ def make_client(
     max_retries: int = 2,
     backoff_s: float = 0.5,
     temperature: float = 0.1,
-    deadline_s: float = 300.0,
+    deadline_s: float = 90.0,
 ) -> LLMClient:
     """Build a client for ``provider`` ("ollama" or "openai"). Raises ValueError on bad config."""
     kind = provider.strip().lower()
@@ -404,6 +494,11 @@ def make_client(
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def seconds(value: float) -> str:
+    """A duration for a message: 0.6 s, 4.2 s, 183 s."""
+    return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
 
 
 def _check_base_url(base_url: str) -> None:

@@ -22,6 +22,7 @@ from ragkeep.models import (
     DoneEvent,
     NoticeEvent,
     Part,
+    RetryEvent,
     SearchHit,
     TokenEvent,
 )
@@ -47,8 +48,10 @@ def answer_events(
     - No hits: a fixed "nothing matches" answer; the LLM is not called.
     - No client: the top ``max_passages`` passages, with ``no_llm_notice``.
     - With a client: the streamed LLM answer. Citations are numbered as in the prompt (all
-      hits, or only the cited ones with ``only_cited``).
-    - LLMError before any text: passages, notice "LLM unavailable (<reason>); ...".
+      hits, or only the cited ones with ``only_cited``). Each retry of the LLM is a
+      RetryEvent as it begins, and is listed in the Answer's ``retries``.
+    - LLMError before any text: passages, notice "LLM unavailable (<reason>); ..." where the
+      reason says how many attempts took how long when there were several.
     - LLMError after some text: passages too, notice "LLM answer interrupted (<reason>); ..."
       with ``interrupted`` set: the tokens already sent are not part of the Answer.
     The Answer's ``degraded`` is ``degraded`` plus an LLM entry when the LLM failed.
@@ -63,16 +66,24 @@ def answer_events(
         yield from _passages(question, citations, no_llm_notice, max_passages, degraded)
         return
     parts: list[str] = []
-    stream = client.stream_chat(build_messages(question, hits))
+    retries: list[RetryEvent] = []
+    stream = client.stream_events(build_messages(question, hits))
     try:
-        for delta in stream:
-            parts.append(delta)
-            yield TokenEvent(delta)
+        for item in stream:
+            if isinstance(item, RetryEvent):
+                retries.append(item)
+                yield item
+                continue
+            parts.append(item)
+            yield TokenEvent(item)
     except LLMError as exc:
         what = "LLM answer interrupted" if parts else "LLM unavailable"
-        notice = f"{what} ({exc.reason}); showing the most relevant passages."
-        failed = (*degraded, Degradation(Part.LLM, "passages", exc.reason))
-        yield from _passages(question, citations, notice, max_passages, failed, bool(parts))
+        reason = exc.summary()
+        notice = f"{what} ({reason}); showing the most relevant passages."
+        failed = (*degraded, Degradation(Part.LLM, "passages", reason))
+        yield from _passages(
+            question, citations, notice, max_passages, failed, bool(parts), tuple(retries)
+        )
         return
     finally:
         # Release the HTTP response promptly when the consumer stops early.
@@ -83,13 +94,21 @@ def answer_events(
     if not text:
         notice = "The LLM returned an empty answer; showing the most relevant passages."
         failed = (*degraded, Degradation(Part.LLM, "passages", "empty answer"))
-        yield from _passages(question, citations, notice, max_passages, failed)
+        yield from _passages(
+            question, citations, notice, max_passages, failed, retries=tuple(retries)
+        )
         return
     if only_cited:
         citations = used_citations(citations, text)
     yield CitationsEvent(citations)
     answer = Answer(
-        question, text, citations, AnswerMode.LLM, model=client.model, degraded=degraded
+        question,
+        text,
+        citations,
+        AnswerMode.LLM,
+        model=client.model,
+        degraded=degraded,
+        retries=tuple(retries),
     )
     yield DoneEvent(answer)
 
@@ -118,12 +137,19 @@ def answer_question(
     return consume(events, on_token)
 
 
-def consume(events: Iterator[AskEvent], on_token: Callable[[str], None] | None) -> Answer:
-    """The Answer at the end of `events`, handing tokens to ``on_token`` on the way."""
+def consume(
+    events: Iterator[AskEvent],
+    on_token: Callable[[str], None] | None,
+    on_retry: Callable[[RetryEvent], None] | None = None,
+) -> Answer:
+    """The Answer at the end of `events`, handing tokens to ``on_token`` and retries to
+    ``on_retry`` on the way."""
     try:
         for event in events:
             if isinstance(event, TokenEvent) and on_token is not None:
                 on_token(event.text)
+            elif isinstance(event, RetryEvent) and on_retry is not None:
+                on_retry(event)
             elif isinstance(event, DoneEvent):
                 return event.answer
     finally:
@@ -148,13 +174,15 @@ def _passages(
     max_passages: int,
     degraded: tuple[Degradation, ...],
     interrupted: bool = False,
+    retries: tuple[RetryEvent, ...] = (),
 ) -> Iterator[AskEvent]:
     yield NoticeEvent(notice, interrupted)
     yield CitationsEvent(citations)
     text = format_passages(citations, max_passages)
-    yield DoneEvent(
-        Answer(question, text, citations, AnswerMode.PASSAGES, notice, degraded=degraded)
+    answer = Answer(
+        question, text, citations, AnswerMode.PASSAGES, notice, degraded=degraded, retries=retries
     )
+    yield DoneEvent(answer)
 
 
 def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:

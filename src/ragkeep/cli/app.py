@@ -493,7 +493,8 @@ def ask(
     """Answer a question from your documents, with citations.
 
     Uses the LLM configured in `llm.*` settings; without one (or when it is down) the answer
-    is the most relevant passages, and a line says so.
+    is the most relevant passages, and a line says so. Each retry of the LLM is a line on
+    stderr; the LLM gets at most llm.deadline_s in all, then the passages answer.
     """
     from ragkeep.answer.service import consume
 
@@ -502,7 +503,8 @@ def ask(
         stream = not (json_ or no_stream) and keep.feature_flags.enabled("answer_streaming")
         events = keep.querying.ask_stream(question, k)
         try:
-            answer = consume(events, output.stream_token if stream else None)
+            # Retries go to stderr in every mode: stdout (and --json) stay one result.
+            answer = consume(events, output.stream_token if stream else None, output.retry)
         except ValueError as exc:  # an LLM setting the client cannot use
             _fail(f"cannot use the configured LLM: {exc}")
     if json_:

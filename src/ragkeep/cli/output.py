@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         DocumentInfo,
         FlagState,
         IndexReport,
+        RetryEvent,
         SearchHit,
         StoreStatus,
     )
@@ -257,6 +258,11 @@ def stream_token(token: str) -> None:
     _Stream.started = True
     sys.stdout.write(token)
     sys.stdout.flush()
+
+
+def retry(event: RetryEvent) -> None:
+    """The LLM is about to be tried again: a line now, or the wait is silent."""
+    _err().print(f"[yellow]{escape(event.message())}[/]")
 
 
 def degraded(notes: Sequence[Degradation]) -> None:

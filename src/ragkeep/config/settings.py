@@ -182,9 +182,20 @@ class LLMSettings(_Section):
     backoff_s: float = Field(
         0.5, ge=0.0, le=30.0, description="First retry delay; doubles on each retry."
     )
-    timeout_s: float = Field(60.0, gt=0, description="Read timeout per streamed chunk.")
+    timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Read timeout per streamed chunk, the first included; llm.deadline_s "
+        "bounds the whole answer.",
+    )
     connect_timeout_s: float = Field(3.0, gt=0, description="Connect timeout.")
-    max_retries: int = Field(2, ge=0, le=10, description="Retries before the first token.")
+    max_retries: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="Retries before the first token, each announced as it begins; all within "
+        "llm.deadline_s.",
+    )
     temperature: float = Field(0.1, ge=0.0, le=2.0, description="Sampling temperature.")
     ask_k: int = Field(5, ge=1, le=50, description="Passages given to the LLM by `ask`.")
     ask_min_score_ratio: float = Field(
@@ -197,10 +208,11 @@ class LLMSettings(_Section):
         "of the others (docs/answers.md).",
     )
     deadline_s: float = Field(
-        300.0,
+        90.0,
         gt=0,
-        description="Longest a whole answer may take, retries and streaming included; past "
-        "it the answer falls back to passages.",
+        description="An ask waits at most this long for the LLM, retries, backoff and "
+        "streaming included; then it answers with the passages. Below server.ask_deadline_s, "
+        "so the web page gets the passages too, not an error.",
     )
     breaker_failures: int = Field(
         3,

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         DoneEvent,
         NoticeEvent,
         PassagesEvent,
+        RetryEvent,
         TokenEvent,
     )
     from ragkeep.models.degradation import (
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 _MODULES = {
     "answers": (
         "Answer AnswerMode AskEvent Citation CitationsEvent DoneEvent NoticeEvent "
-        "PassagesEvent TokenEvent"
+        "PassagesEvent RetryEvent TokenEvent"
     ),
     "degradation": "BreakerState BreakerStatus Degradation Part ResilienceReport",
     "documents": "ChunkDraft DocumentChunk DocumentContent DocumentInfo LoadedDocument PageSpan",
@@ -89,6 +90,7 @@ __all__ = [
     "Part",
     "PassagesEvent",
     "ResilienceReport",
+    "RetryEvent",
     "SearchHit",
     "SearchMode",
     "SearchResults",

@@ -43,6 +43,7 @@ class Answer:
     notice: str | None = None  # why there is no LLM answer, when there is none
     model: str | None = None
     degraded: tuple[Degradation, ...] = ()  # fallbacks taken: a failed embedder or LLM
+    retries: tuple[RetryEvent, ...] = ()  # LLM attempts that failed and were tried again
 
     def __json__(self) -> dict[str, Any]:
         return {
@@ -53,6 +54,7 @@ class Answer:
             "model": self.model,
             "citations": self.citations,
             "degraded": self.degraded,
+            "retries": self.retries,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,7 +62,7 @@ class Answer:
         return out
 
 
-# -- what ask_stream() yields, in this order: passages, tokens, notices, citations, done ------
+# -- what ask_stream() yields, in this order: passages, retries, tokens, notices, citations, done
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,33 @@ class NoticeEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class RetryEvent:
+    """The LLM failed before its first token and is about to be tried again. Said out loud:
+    without it a slow LLM is minutes of silence."""
+
+    attempt: int  # the attempt about to start: 2, 3, ...
+    attempts: int  # the most there will be: 1 + llm.max_retries
+    delay_s: float  # the backoff before it
+    reason: str  # why the previous attempt failed
+    elapsed_s: float  # since the first attempt began
+
+    def message(self) -> str:
+        return (
+            f"LLM: {self.reason}; retrying ({self.attempt}/{self.attempts}) in {self.delay_s:.1f} s"
+        )
+
+    def __json__(self) -> dict[str, Any]:
+        return {
+            "attempt": self.attempt,
+            "attempts": self.attempts,
+            "delay_s": round(self.delay_s, 3),
+            "reason": self.reason,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "message": self.message(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class CitationsEvent:
     citations: tuple[Citation, ...]
 
@@ -97,4 +126,4 @@ class DoneEvent:
     answer: Answer
 
 
-AskEvent = PassagesEvent | TokenEvent | NoticeEvent | CitationsEvent | DoneEvent
+AskEvent = PassagesEvent | TokenEvent | RetryEvent | NoticeEvent | CitationsEvent | DoneEvent

@@ -25,7 +25,7 @@ from ragkeep.services.flags import FlagService
 
 if TYPE_CHECKING:
     from ragkeep.answer.llm import LLMClient
-    from ragkeep.models import Answer, AskEvent, SearchHit, SearchResults
+    from ragkeep.models import Answer, AskEvent, RetryEvent, SearchHit, SearchResults
     from ragkeep.observability.metrics import Metrics, OperationMetrics
 
 log = logging.getLogger(__name__)
@@ -150,11 +150,13 @@ class QueryService:
         question: str,
         k: int | None = None,
         on_token: Callable[[str], None] | None = None,
+        on_retry: Callable[[RetryEvent], None] | None = None,
     ) -> Answer:
-        """Answer from the best passages, with the LLM when one is configured and reachable."""
+        """Answer from the best passages, with the LLM when one is configured and reachable.
+        ``on_retry`` hears of each LLM retry as it begins (the wait is about to be long)."""
         from ragkeep.answer.service import consume
 
-        return consume(self.ask_stream(question, k), on_token)
+        return consume(self.ask_stream(question, k), on_token, on_retry)
 
     def resilience(self) -> ResilienceReport:
         breakers = (self._searcher.query_embedder.breaker.status(), self.llm_breaker.status())

@@ -65,9 +65,11 @@ async def ask(state: State, body: AskBody) -> Any:
     "/ask/stream",
     response_class=StreamingResponse,
     summary="Answer a question as server-sent events",
-    description="Events, in order: `passages` (the retrieved hits), `token` (answer text as "
-    "the LLM writes it), `notice` (no LLM, or it failed), `citations`, and `done` (the whole "
-    "answer). A failure after the stream began is an `error` event with code and message.",
+    description="Events, in order: `passages` (the retrieved hits), `retry` (the LLM failed "
+    "before its first token and is tried again: attempt, attempts, delay_s, reason, "
+    "elapsed_s, message), `token` (answer text as the LLM writes it), `notice` (no LLM, or it "
+    "failed), `citations`, and `done` (the whole answer). A failure after the stream began is "
+    "an `error` event with code and message. Clients should skip event names they do not know.",
 )
 async def ask_stream(state: State, body: AskBody) -> StreamingResponse:
     lease = state.asks.lease()  # 429 now, before a 200 stream begins
@@ -132,12 +134,14 @@ def _next(events: Iterator[AskEvent]) -> AskEvent | None:
 
 def _wire(event: AskEvent) -> tuple[str, Any]:
     """The SSE event name and JSON data of one service event."""
-    from ragkeep.models import CitationsEvent, NoticeEvent, PassagesEvent, TokenEvent
+    from ragkeep.models import CitationsEvent, NoticeEvent, PassagesEvent, RetryEvent, TokenEvent
 
     if isinstance(event, PassagesEvent):
         return "passages", {"hits": to_json(event.hits)}
     if isinstance(event, TokenEvent):
         return "token", {"text": event.text}
+    if isinstance(event, RetryEvent):
+        return "retry", to_json(event)
     if isinstance(event, NoticeEvent):
         return "notice", to_json(event)
     if isinstance(event, CitationsEvent):

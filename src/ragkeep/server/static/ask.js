@@ -8,7 +8,7 @@ import { $, clearError, el, showError } from './ui.js';
 
 let controller = null; // the answer being streamed, so Stop (or a new question) can end it
 let renderQueued = false;
-const state = { text: '', citations: new Map(), done: false };
+const state = { text: '', citations: new Map(), done: false, progress: '' };
 
 export function initAsk() {
   $('#ask-form').addEventListener('submit', (event) => {
@@ -37,6 +37,7 @@ function reset() {
   state.text = '';
   state.citations = new Map();
   state.done = false;
+  state.progress = '';
   clearError($('#ask-panel'));
   const notice = $('#ask-notice');
   notice.hidden = true;
@@ -89,10 +90,16 @@ async function ask(question) {
 
 const handlers = {
   passages({ hits }) {
-    $('#ask-progress').textContent =
+    state.progress =
       hits.length ? `Answering from ${hits.length} passage${hits.length === 1 ? '' : 's'}…` : '';
+    $('#ask-progress').textContent = state.progress;
+  },
+  // The LLM failed before its first token and is tried again: say so, the wait is real.
+  retry({ attempt, attempts, reason }) {
+    $('#ask-progress').textContent = `LLM: ${reason}; retrying (${attempt}/${attempts})…`;
   },
   token({ text }) {
+    if (!state.text) $('#ask-progress').textContent = state.progress; // retries are over
     state.text += text;
     $('#answer').dataset.state = 'streaming';
     queueRender();
