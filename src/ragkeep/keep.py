@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         SearchMode,
         SearchResults,
         StoreStatus,
+        UnusedVectors,
     )
     from ragkeep.models.health import HealthReport
     from ragkeep.observability.collector import KeepCollector
@@ -205,7 +206,7 @@ class Keep:
     ) -> IndexReport:
         return self.indexing.index_texts(docs, progress)
 
-    def gc(self) -> int:
+    def gc(self) -> UnusedVectors:
         return self.indexing.gc()
 
     def search(

@@ -245,6 +245,14 @@ class StoreSettings(_Section):
         description="Largest the database file may grow (0: no limit). Past it writes fail "
         "like on a full disk: the file being indexed keeps its previous version.",
     )
+    keep_unreferenced_mb: float = Field(
+        256.0,
+        ge=0.0,
+        description="Vectors no document uses any more (a removed folder, an edited file) are "
+        "kept up to this many MB, so adding the same text back needs no embedding; past it, "
+        "add/sync/remove delete them all. 0: delete them at once. `ragkeep gc` deletes them "
+        "on demand; `ragkeep status` shows how much they take.",
+    )
     synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL",
         description="SQLite durability: NORMAL may lose the last commits on power loss, "

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from ragkeep.models.flags import FlagSource, FlagState, Stage
     from ragkeep.models.indexing import FileOutcome, FileResult, IndexReport, SkipReason
     from ragkeep.models.json import to_json
-    from ragkeep.models.maintenance import Check, DerivedState, DoctorReport
+    from ragkeep.models.maintenance import Check, DerivedState, DoctorReport, UnusedVectors
     from ragkeep.models.search import SearchHit, SearchMode, SearchResults
     from ragkeep.models.status import CacheReport, StoreStatus, TierStats
 
@@ -53,7 +53,7 @@ _MODULES = {
     "flags": "FlagSource FlagState Stage",
     "indexing": "FileOutcome FileResult IndexReport SkipReason",
     "json": "to_json",
-    "maintenance": "Check DerivedState DoctorReport",
+    "maintenance": "Check DerivedState DoctorReport UnusedVectors",
     "search": "SearchHit SearchMode SearchResults",
     "status": "CacheReport StoreStatus TierStats",
 }
@@ -96,6 +96,7 @@ __all__ = [
     "StoreStatus",
     "TierStats",
     "TokenEvent",
+    "UnusedVectors",
     "to_json",
 ]
 

@@ -8,6 +8,7 @@ from typing import Any
 from ragkeep.models.degradation import ResilienceReport
 from ragkeep.models.embedding import EmbeddingStats
 from ragkeep.models.json import to_json
+from ragkeep.models.maintenance import UnusedVectors
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,8 @@ class StoreStatus:
     schema_version: int
     database_path: str  # where the store lives: a file path, or a redacted URL
     database_bytes: int
+    # Kept so that re-adding their texts needs no embedding: what `ragkeep gc` would free.
+    unreferenced_vectors: UnusedVectors = field(default_factory=UnusedVectors)
     cache: CacheReport = CacheReport(enabled=False)
     resilience: ResilienceReport = field(default_factory=ResilienceReport)
     # This process's embedder: batch sizes and allocation failures (None: not loaded yet).
