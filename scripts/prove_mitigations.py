@@ -477,6 +477,14 @@ MUTATIONS = [
         "            if False:  # say it",
         FH + "test_watching_a_folder_that_holds_the_data_dir_does_not_sync_forever",
     ),
+    # issue 13 item 9: undoing a `remove` re-embeds nothing
+    Mutation(
+        "readd: unreferenced vectors kept up to store.keep_unreferenced_mb",
+        "services/indexing.py",
+        "        if unused.bytes > self._settings.store.keep_unreferenced_mb * _MB:",
+        "        if unused.count:",
+        "tests/test_readd.py::test_adding_a_removed_folder_back_embeds_nothing",
+    ),
 ]
 
 
