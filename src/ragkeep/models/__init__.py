@@ -39,9 +39,9 @@ if TYPE_CHECKING:
     from ragkeep.models.flags import FlagSource, FlagState, Stage
     from ragkeep.models.indexing import FileOutcome, FileResult, IndexReport, SkipReason
     from ragkeep.models.json import to_json
-    from ragkeep.models.maintenance import Check, DerivedState, DoctorReport, UnusedVectors
+    from ragkeep.models.maintenance import Check, DerivedState, DoctorReport
     from ragkeep.models.search import SearchHit, SearchMode, SearchResults
-    from ragkeep.models.status import CacheReport, StoreStatus, TierStats
+    from ragkeep.models.status import CacheReport, StoreStatus, TierStats, UnusedVectors
 
 _MODULES = {
     "answers": (
@@ -53,9 +53,9 @@ _MODULES = {
     "flags": "FlagSource FlagState Stage",
     "indexing": "FileOutcome FileResult IndexReport SkipReason",
     "json": "to_json",
-    "maintenance": "Check DerivedState DoctorReport UnusedVectors",
+    "maintenance": "Check DerivedState DoctorReport",
     "search": "SearchHit SearchMode SearchResults",
-    "status": "CacheReport StoreStatus TierStats",
+    "status": "CacheReport StoreStatus TierStats UnusedVectors",
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names.split()}
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from ragkeep.models.embedding import EmbeddingStats
 from ragkeep.models.json import to_json
-from ragkeep.models.maintenance import UnusedVectors
+from ragkeep.models.status import UnusedVectors
 
 
 class FileOutcome(StrEnum):

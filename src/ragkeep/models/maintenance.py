@@ -46,12 +46,3 @@ class DoctorReport:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = to_json(self)
         return out
-
-
-@dataclass(frozen=True, slots=True)
-class UnusedVectors:
-    """Stored vectors no chunk refers to: kept so that a text coming back (a removed folder
-    added again, an edit undone) needs no embedding, until `gc` or store.keep_unreferenced_mb."""
-
-    count: int = 0
-    bytes: int = 0  # the rows' payload (vector, text hash, model id): what collecting frees

@@ -8,7 +8,15 @@ from typing import Any
 from ragkeep.models.degradation import ResilienceReport
 from ragkeep.models.embedding import EmbeddingStats
 from ragkeep.models.json import to_json
-from ragkeep.models.maintenance import UnusedVectors
+
+
+@dataclass(frozen=True, slots=True)
+class UnusedVectors:
+    """Stored vectors no chunk refers to: kept so that a text coming back (a removed folder
+    added again, an edit undone) needs no embedding, until `gc` or store.keep_unreferenced_mb."""
+
+    count: int = 0
+    bytes: int = 0  # the rows' payload (vector, text hash, model id): what collecting frees
 
 
 @dataclass(frozen=True, slots=True)
