@@ -566,6 +566,14 @@ MUTATIONS = [
         "  unknown({ attempt, attempts, reason }) {",
         "tests/server/test_server_page.py::test_a_retried_llm_is_shown_as_retrying",
     ),
+    # issue 13 item 9: undoing a `remove` re-embeds nothing
+    Mutation(
+        "readd: unreferenced vectors kept up to store.keep_unreferenced_mb",
+        "services/indexing.py",
+        "        if unused.bytes > self._settings.store.keep_unreferenced_mb * _MB:",
+        "        if unused.count:",
+        "tests/test_readd.py::test_adding_a_removed_folder_back_embeds_nothing",
+    ),
 ]
 
 

@@ -28,23 +28,28 @@ def test_gc_collects_vectors_no_chunk_uses(keep: Keep, docs_dir: Path) -> None:
     f = write(docs_dir / "a.md", "First version about dunlins.")
     keep.add([docs_dir])
     write(f, "Second version about sanderlings.")
-    keep.sync()
-    assert keep.store.unreferenced_vectors() == 1  # below the automatic threshold
+    report = keep.sync()
+    kept = keep.store.unreferenced_vectors()
+    assert kept.count == 1 and kept.bytes > 384 * 4  # float32 vector, plus its key
+    assert report.unreferenced_vectors == kept  # below store.keep_unreferenced_mb: kept
     assert keep.doctor().ok  # harmless, only reported
-    assert keep.gc() == 1 and keep.store.unreferenced_vectors() == 0
+    assert keep.gc() == kept and keep.store.unreferenced_vectors().count == 0
     assert keep.search("sanderlings", 1, "dense")
 
 
-def test_automatic_gc_past_the_threshold(keep: Keep, docs_dir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import ragkeep.services.indexing as indexing
-
-    monkeypatch.setattr(indexing, "GC_MIN_VECTORS", 3)
+def test_automatic_gc_past_the_size_threshold(data_dir: Path, docs_dir: Path) -> None:
     files = [write(docs_dir / f"{i}.md", f"Note {i} about knots.") for i in range(4)]
-    keep.add([docs_dir])
-    for f in files:
-        f.unlink()
-    keep.sync()  # 4 unreferenced >= max(3, 4 // 10): collected
-    assert keep.store.unreferenced_vectors() == 0
+    # Vectors of ~1.6 kB each (384 float32 and their key): one stays under 5.5 kB, four do not.
+    with Keep(data_dir, overrides={"store.keep_unreferenced_mb": 5500 / 2**20}) as keep:
+        keep.add([docs_dir])
+        files[0].unlink()
+        assert keep.sync().unreferenced_vectors.count == 1  # under the threshold: kept
+        for f in files[1:]:
+            f.unlink()
+        report = keep.sync()
+    assert report.collected_vectors.count == 4 and report.unreferenced_vectors.count == 0
+    with Keep(data_dir) as keep:
+        assert keep.store.unreferenced_vectors().count == 0
 
 
 def test_a_moved_file_is_relinked_without_embedding(keep: Keep, docs_dir: Path) -> None:

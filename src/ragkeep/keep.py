@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         SearchMode,
         SearchResults,
         StoreStatus,
+        UnusedVectors,
     )
     from ragkeep.models.health import HealthReport
     from ragkeep.observability.collector import KeepCollector
@@ -206,7 +207,7 @@ class Keep:
     ) -> IndexReport:
         return self.indexing.index_texts(docs, progress)
 
-    def gc(self) -> int:
+    def gc(self) -> UnusedVectors:
         return self.indexing.gc()
 
     def search(

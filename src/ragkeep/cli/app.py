@@ -426,9 +426,11 @@ def gc(json_: JsonOpt = False) -> None:
     with open_keep() as keep:
         removed = keep.indexing.gc()
     if json_:
-        output.print_json({"removed_vectors": removed})
+        output.print_json({"removed_vectors": removed.count, "removed_bytes": removed.bytes})
     else:
-        output.info(f"removed {removed} unreferenced vector(s)")
+        output.info(
+            f"removed {removed.count} unreferenced vector(s), {output.megabytes(removed.bytes)}"
+        )
 
 
 def _finish_report(report: IndexReport, json_: bool) -> None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         RetryEvent,
         SearchHit,
         StoreStatus,
+        UnusedVectors,
     )
     from ragkeep.models.health import HealthReport
 
@@ -187,6 +188,29 @@ def report_summary(report: IndexReport, verbose: bool = False) -> None:
             _err().print(f"  [dim]{r.outcome.value}[/] {name}: {escape(r.reason)}")
         for warning in r.warnings:
             _err().print(f"  [yellow]warning[/] {name}: {escape(warning)}")
+    _vectors_line(report)
+
+
+def megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def _vectors_line(report: IndexReport) -> None:
+    """After removals, what became of the vectors the documents used (one line); and any
+    collection past store.keep_unreferenced_mb."""
+    from ragkeep.models import FileOutcome
+
+    kept, collected = report.unreferenced_vectors, report.collected_vectors
+    if collected.count:
+        _err().print(
+            f"collected {collected.count} unreferenced vector(s), {megabytes(collected.bytes)}: "
+            "more than store.keep_unreferenced_mb; re-adding their texts embeds them again"
+        )
+    elif kept.count and report.count(FileOutcome.REMOVED):
+        _err().print(
+            f"{kept.count} vector(s) kept so re-adding is fast; "
+            f"`ragkeep gc` frees {megabytes(kept.bytes)}"
+        )
 
 
 def _unsupported_lines(by_reason: Counter[str], verbose: bool) -> None:
@@ -326,7 +350,8 @@ def status(
         ("model", f"{st.model_id} ({st.dimension} dims)"),
         ("generation", st.generation),
         ("schema version", st.schema_version),
-        ("database", f"{st.database_path} ({st.database_bytes / 1e6:.1f} MB)"),
+        ("database", f"{st.database_path} ({megabytes(st.database_bytes)})"),
+        ("unreferenced vectors", _unreferenced_line(st.unreferenced_vectors)),
         ("cache", _cache_line(st.cache)),
         ("flags", _changed_flags(flags)),
         *([("flags error", flags_error)] if flags_error else []),
@@ -345,6 +370,14 @@ def status(
     ):
         table.add_row(f"[bold]{key}[/]", escape(str(value)))
     _out().print(table)
+
+
+def _unreferenced_line(unused: UnusedVectors) -> str:
+    if not unused.count:
+        return "none"
+    return (
+        f"{unused.count} ({megabytes(unused.bytes)}; kept for re-adding, `ragkeep gc` frees them)"
+    )
 
 
 _LEVEL_STYLE = {

@@ -274,6 +274,16 @@ class StoreSettings(_Section):
         description="Largest the database file may grow (0: no limit). Past it writes fail "
         "like on a full disk: the file being indexed keeps its previous version.",
     )
+    # 64 MB holds ~41,000 MiniLM vectors (hours of embedding on a laptop CPU) while adding
+    # ~0.2 s to each rebuild of the vector matrix, which scans them (docs/benchmarks.md).
+    keep_unreferenced_mb: float = Field(
+        64.0,
+        ge=0.0,
+        description="Vectors no document uses any more (a removed folder, an edited file) are "
+        "kept up to this many MB, so adding the same text back needs no embedding; past it, "
+        "add/sync/remove delete them all. 0: delete them at once. `ragkeep gc` deletes them "
+        "on demand; `ragkeep status` shows how much they take.",
+    )
     synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL",
         description="SQLite durability: NORMAL may lose the last commits on power loss, "

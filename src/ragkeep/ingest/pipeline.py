@@ -258,6 +258,7 @@ class Indexer:
             # act now. Cancelled, it stops at its next check and can queue nothing more.
             feed.close()
             report.embedding = embedding.stats()
+            report.embedded_chunks += embedding.texts
 
     def _apply(self, item: Moved | Touched | FileResult) -> FileResult:
         """Record what needs no embedding: a move, a new stamp, a removal."""
@@ -405,11 +406,14 @@ class _EmbedTally:
     def __init__(self) -> None:
         self._embedder: Embedder | None = None
         self._before: EmbeddingStats | None = None
+        self.texts = 0  # embedded so far in this run
 
     def embed(self, embedder: Embedder, texts: list[str]) -> Vectors:
         if self._embedder is None:
             self._embedder, self._before = embedder, stats_of(embedder)
-        return embedder.embed(texts)
+        vectors = embedder.embed(texts)
+        self.texts += len(texts)
+        return vectors
 
     def stats(self) -> EmbeddingStats | None:
         if self._embedder is None or self._before is None:

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from ragkeep.models.json import to_json
     from ragkeep.models.maintenance import Check, DerivedState, DoctorReport
     from ragkeep.models.search import LexicalQuery, SearchHit, SearchMode, SearchResults
-    from ragkeep.models.status import CacheReport, StoreStatus, TierStats
+    from ragkeep.models.status import CacheReport, StoreStatus, TierStats, UnusedVectors
 
 _MODULES = {
     "answers": (
@@ -56,7 +56,7 @@ _MODULES = {
     "json": "to_json",
     "maintenance": "Check DerivedState DoctorReport",
     "search": "LexicalQuery SearchHit SearchMode SearchResults",
-    "status": "CacheReport StoreStatus TierStats",
+    "status": "CacheReport StoreStatus TierStats UnusedVectors",
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names.split()}
 
@@ -99,6 +99,7 @@ __all__ = [
     "StoreStatus",
     "TierStats",
     "TokenEvent",
+    "UnusedVectors",
     "to_json",
 ]
 

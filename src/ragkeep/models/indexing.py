@@ -8,6 +8,7 @@ from typing import Any
 
 from ragkeep.models.embedding import EmbeddingStats
 from ragkeep.models.json import to_json
+from ragkeep.models.status import UnusedVectors
 
 
 class FileOutcome(StrEnum):
@@ -51,6 +52,11 @@ class IndexReport:
     seconds: float = 0.0
     generation: int = 0
     embedding: EmbeddingStats | None = None  # None when the run embedded nothing
+    embedded_chunks: int = 0  # chunk texts embedded; the others reused stored vectors
+    # After the run: the vectors kept although no chunk uses them, and those collected
+    # because they outgrew store.keep_unreferenced_mb.
+    unreferenced_vectors: UnusedVectors = field(default_factory=UnusedVectors)
+    collected_vectors: UnusedVectors = field(default_factory=UnusedVectors)
 
     def count(self, outcome: FileOutcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -65,6 +71,9 @@ class IndexReport:
             "seconds": round(self.seconds, 3),
             "generation": self.generation,
             "embedding": self.embedding,
+            "embedded_chunks": self.embedded_chunks,
+            "unreferenced_vectors": self.unreferenced_vectors,
+            "collected_vectors": self.collected_vectors,
             "files": [
                 {
                     "path": r.path,

@@ -11,6 +11,15 @@ from ragkeep.models.json import to_json
 
 
 @dataclass(frozen=True, slots=True)
+class UnusedVectors:
+    """Stored vectors no chunk refers to: kept so that a text coming back (a removed folder
+    added again, an edit undone) needs no embedding, until `gc` or store.keep_unreferenced_mb."""
+
+    count: int = 0
+    bytes: int = 0  # the rows' payload (vector, text hash, model id): what collecting frees
+
+
+@dataclass(frozen=True, slots=True)
 class TierStats:
     hits: int = 0
     misses: int = 0
@@ -77,6 +86,8 @@ class StoreStatus:
     schema_version: int
     database_path: str  # where the store lives: a file path, or a redacted URL
     database_bytes: int
+    # Kept so that re-adding their texts needs no embedding: what `ragkeep gc` would free.
+    unreferenced_vectors: UnusedVectors = field(default_factory=UnusedVectors)
     cache: CacheReport = CacheReport(enabled=False)
     resilience: ResilienceReport = field(default_factory=ResilienceReport)
     # This process's embedder: batch sizes and allocation failures (None: not loaded yet).

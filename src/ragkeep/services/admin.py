@@ -45,6 +45,7 @@ class AdminService:
             schema_version=self._store.schema_version(),
             database_path=self._store.location,
             database_bytes=self._store.size_bytes(),
+            unreferenced_vectors=self._store.unreferenced_vectors(),
             cache=self.cache_stats(),
             resilience=self._resilience(),
             embedding=embedding_stats(),

@@ -20,10 +20,10 @@ from ragkeep.store.base import Removal, Store
 
 if TYPE_CHECKING:
     from ragkeep.ingest.pipeline import Indexer, ProgressFn, TextDocument
-    from ragkeep.models import IndexReport
+    from ragkeep.models import IndexReport, UnusedVectors
     from ragkeep.observability.metrics import Metrics
 
-GC_MIN_VECTORS = 1000  # below this, unreferenced vectors cost less than collecting them
+_MB = 1024 * 1024
 WaitFn = Callable[[], None]
 
 
@@ -79,7 +79,7 @@ class IndexingService:
             include = [p for p in self._store.excluded() if _within(p, sources)]
             self._store.add_sources(sources, include)
             report = self._indexer.sync_sources(sources, progress)
-            self._collect_garbage_if_due()
+            self._collect_garbage_if_due(report)
         report.results[:0] = [
             FileResult(m, FileOutcome.FAILED, "no such file or folder") for m in missing
         ]
@@ -110,7 +110,7 @@ class IndexingService:
         with self._store.writer_lock(on_wait):
             sources = [absolute(p) for p in only] if only is not None else self._store.sources()
             report = self._indexer.sync_sources(sources, progress)
-            self._collect_garbage_if_due()
+            self._collect_garbage_if_due(report)
         return report
 
     def remove(self, paths: Sequence[str | Path], on_wait: WaitFn | None = None) -> IndexReport:
@@ -128,9 +128,10 @@ class IndexingService:
                 exclude=[t for t in targets if any(is_under(t, s) for s in sources if s != t)],
             )
             generation = self._store.apply_removal(removal)
-            self._collect_garbage_if_due()
-        results = [FileResult(p, FileOutcome.REMOVED) for p in removal.documents]
-        return IndexReport(results=results, generation=generation)
+            results = [FileResult(p, FileOutcome.REMOVED) for p in removal.documents]
+            report = IndexReport(results=results, generation=generation)
+            self._collect_garbage_if_due(report)
+        return report
 
     def index_texts(
         self, docs: Sequence[TextDocument], progress: ProgressFn | None = None
@@ -139,16 +140,20 @@ class IndexingService:
         with self._store.writer_lock(None):
             return self._indexer.index_texts(iter(docs), len(docs), progress)
 
-    def gc(self) -> int:
-        """Delete vectors that no chunk uses any more; returns how many."""
+    def gc(self) -> UnusedVectors:
+        """Delete vectors that no chunk uses any more; returns how many, and their bytes."""
         with self._store.writer_lock(None):
             return self._store.collect_garbage()
 
-    def _collect_garbage_if_due(self) -> None:
-        """Collect unreferenced vectors once they are a noticeable share of the table."""
-        unreferenced = self._store.unreferenced_vectors()
-        if unreferenced >= max(GC_MIN_VECTORS, self._store.vector_count() // 10):
-            self._store.collect_garbage()
+    def _collect_garbage_if_due(self, report: IndexReport) -> None:
+        """Keep unreferenced vectors (re-adding their texts then costs no embedding) until
+        they take more than store.keep_unreferenced_mb; then collect them all, and say so in
+        the report."""
+        unused = self._store.unreferenced_vectors()
+        if unused.bytes > self._settings.store.keep_unreferenced_mb * _MB:
+            report.collected_vectors = self._store.collect_garbage()
+        else:
+            report.unreferenced_vectors = unused
 
 
 def _within(path: str, folders: Sequence[str]) -> bool:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from ragkeep.config.settings import SearchSettings
-    from ragkeep.models import Check, DocumentInfo
+    from ragkeep.models import Check, DocumentInfo, UnusedVectors
     from ragkeep.models.search import LexicalQuery, Phrase
 
 Ranking = list[tuple[int, float]]  # (chunk id, score), best first
@@ -288,9 +288,14 @@ class Store(Protocol):
 
     def vector_count(self) -> int: ...
 
-    def unreferenced_vectors(self) -> int: ...
+    def unreferenced_vectors(self) -> UnusedVectors:
+        """The vectors no chunk refers to (any model): how many, and their bytes."""
+        ...
 
-    def collect_garbage(self) -> int: ...
+    def collect_garbage(self) -> UnusedVectors:
+        """Delete the vectors no chunk refers to, in one transaction; returns what went.
+        Results do not change."""
+        ...
 
     # -- operation statistics (`ragkeep health` without a server) --------------------------
 

@@ -204,14 +204,20 @@ def _missing_vectors(store: SqliteStore, embed: EmbedTexts, repair: bool) -> Che
 
 
 def _unreferenced_vectors(store: SqliteStore, repair: bool) -> Check:
-    count = store.unreferenced_vectors()
+    unused = store.unreferenced_vectors()
     name = "no unreferenced vectors"
-    if not count:
+    if not unused.count:
         return Check(name, True, "ok")
-    # Harmless (they are reused if the text comes back), so not a failure unless repairing.
-    check = Check(name, True, f"{count} vectors no chunk uses (ragkeep gc removes them)")
+    # Harmless and useful (re-adding their texts needs no embedding): information, never a
+    # failure. Kept up to store.keep_unreferenced_mb.
+    check = Check(
+        name,
+        True,
+        f"{unused.count} vectors ({unused.bytes / 1e6:.1f} MB) no chunk uses, kept for "
+        "re-adding (ragkeep gc removes them)",
+    )
     if repair:
         removed = store.collect_garbage()
         check.repaired = True
-        check.detail = f"{removed} unreferenced vectors removed"
+        check.detail = f"{removed.count} unreferenced vectors removed"
     return check

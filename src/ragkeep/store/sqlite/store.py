@@ -44,7 +44,7 @@ from ragkeep.store.sqlite.snapshot import SqliteSnapshot
 from ragkeep.store.sqlite.writer_lock import WriterLock
 
 if TYPE_CHECKING:
-    from ragkeep.models import Check, DocumentInfo
+    from ragkeep.models import Check, DocumentInfo, UnusedVectors
     from ragkeep.store.sqlite.dense import SqliteDense
 
 DB_FILE_NAME = "ragkeep.db"  # the default file in the data dir
@@ -603,22 +603,16 @@ class SqliteStore:
         with self.read() as c:
             return int(c.execute("SELECT count(*) FROM vectors").fetchone()[0])
 
-    def unreferenced_vectors(self) -> int:
+    def unreferenced_vectors(self) -> UnusedVectors:
         with self.read() as c:
-            return int(
-                c.execute(
-                    "SELECT count(*) FROM vectors v WHERE NOT EXISTS "
-                    "(SELECT 1 FROM chunks ch WHERE ch.text_hash = v.text_hash)"
-                ).fetchone()[0]
-            )
+            return _unused(c)
 
-    def collect_garbage(self) -> int:
-        """Delete vectors no chunk refers to; returns how many. Results do not change."""
+    def collect_garbage(self) -> UnusedVectors:
+        """Delete vectors no chunk refers to; returns what went. Results do not change."""
         with self.write() as c:
-            return c.execute(
-                "DELETE FROM vectors WHERE NOT EXISTS "
-                "(SELECT 1 FROM chunks ch WHERE ch.text_hash = vectors.text_hash)"
-            ).rowcount
+            unused = _unused(c)  # measured in the deleting transaction: exactly what goes
+            c.execute(f"DELETE FROM vectors WHERE {_UNREFERENCED}")
+            return unused
 
     # -- vectors for dense retrieval -----------------------------------------------------
 
@@ -707,6 +701,21 @@ class SqliteStore:
             for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm"))
             if p.exists()
         )
+
+
+# A vector whose text no chunk has (chunks_hash makes this one index probe per vector).
+_UNREFERENCED = "NOT EXISTS (SELECT 1 FROM chunks ch WHERE ch.text_hash = vectors.text_hash)"
+
+
+def _unused(c: sqlite3.Connection) -> UnusedVectors:
+    from ragkeep.models import UnusedVectors
+
+    # length() of a blob reads its size from the record header, not the blob itself.
+    count, size = c.execute(
+        "SELECT count(*), coalesce(sum(length(vector) + length(text_hash) + length(model_id)), 0) "
+        f"FROM vectors WHERE {_UNREFERENCED}"
+    ).fetchone()
+    return UnusedVectors(int(count), int(size))
 
 
 def _delete_documents(c: sqlite3.Connection, paths: Sequence[str]) -> None:
