@@ -37,6 +37,7 @@ LOG = "tests/test_logging.py::"
 MET = "tests/test_metrics.py::"
 F = "tests/test_flags_runtime.py::"
 FH = "tests/test_first_hour_output.py::"
+BIG = "tests/test_interrupt_bigfile.py::"
 
 MUTATIONS = [
     Mutation(
@@ -476,6 +477,28 @@ MUTATIONS = [
         "            if new:  # say it",
         "            if False:  # say it",
         FH + "test_watching_a_folder_that_holds_the_data_dir_does_not_sync_forever",
+    ),
+    # issue 13 item 5: Ctrl-C inside one huge file (tests/test_interrupt_bigfile.py)
+    Mutation(
+        "big file interrupt: chunk rows written in slices",
+        "store/sqlite/store.py",
+        "            for at in range(0, len(chunks), WRITE_SLICE):",
+        "            for at in range(0, len(chunks), len(chunks) or 1):",
+        BIG + "test_a_signal_while_a_big_file_is_committed",
+    ),
+    Mutation(
+        "big file interrupt: old chunk rows deleted in slices",
+        "store/sqlite/store.py",
+        "                _delete_chunks(c, doc_id)",
+        '                c.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))',
+        "tests/sqlite/test_sqlite_store.py::test_a_big_document_is_written_and_replaced_in_slices",
+    ),
+    Mutation(
+        "big file interrupt: vector rows written in slices",
+        "store/sqlite/store.py",
+        "        for at in range(0, len(rows), WRITE_SLICE):  # in slices: see WRITE_SLICE",
+        "        for at in range(0, len(rows), len(rows) or 1):",
+        "tests/sqlite/test_sqlite_store.py::test_a_big_document_is_written_and_replaced_in_slices",
     ),
 ]
 
