@@ -181,3 +181,17 @@ def test_a_signal_while_a_big_file_replaces_its_old_version(tmp_path: Path) -> N
 
 def _overrides() -> dict[str, object]:
     return {"chunking.size_tokens": 16, "chunking.overlap_tokens": 0}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_reported_48_mb_file_is_committed(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """The size of the issue's file, default chunking: ~60,000 chunks in one commit, which
+    took 11-12 s to act on when written in one statement (about 2 minutes per run)."""
+    docs, data = tmp_path / "docs", tmp_path / "data"
+    write_big_text(docs / "big.txt", 48_600_000)
+    add = _Add(docs, data, {})
+    add.wait_for(_committing(data), "the commit", within_s=600)
+    _assert_stopped(add, sig, data)
