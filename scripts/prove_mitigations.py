@@ -37,7 +37,7 @@ LOG = "tests/test_logging.py::"
 MET = "tests/test_metrics.py::"
 F = "tests/test_flags_runtime.py::"
 FH = "tests/test_first_hour_output.py::"
-BIG = "tests/test_interrupt_bigfile.py::"
+BIG = "tests/sqlite/test_sqlite_interrupt_commit.py::"
 
 MUTATIONS = [
     Mutation(
