@@ -26,7 +26,9 @@ def _wal_bytes(data: Path) -> int:
 
 
 # Chunks of 16 tokens of a text that repeats: 4 MB give ~56,000 chunks (a commit of
-# ~10 s in one statement) but few distinct texts to embed, so the run soon gets there.
+# seconds) but few distinct texts to embed, so the run soon gets there. CI-sized: short
+# chunks are cheap to write in one statement, so the time a signal waited without the
+# slices shows with the issue's file, in the slow test below.
 _MANY_CHUNKS = {"RAGKEEP_CHUNKING__SIZE_TOKENS": "16", "RAGKEEP_CHUNKING__OVERLAP_TOKENS": "0"}
 _MANY_CHUNKS_BYTES = 4 * 1024 * 1024
 
@@ -83,8 +85,8 @@ def _overrides() -> dict[str, object]:
 def test_a_signal_while_the_reported_48_mb_file_is_committed(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
-    """The size of the issue's file, default chunking: ~60,000 chunks in one commit, which
-    took 11-12 s to act on when written in one statement (about 2 minutes per run)."""
+    """The size of the issue's file, default chunking: ~60,000 chunks in one commit; written
+    in one statement, a signal waited 11-12 s for it (about 2 minutes per run)."""
     docs, data = tmp_path / "docs", tmp_path / "data"
     write_big_text(docs / "big.txt", 48_600_000)
     add = AddRun(docs, data, {})
