@@ -483,7 +483,7 @@ MUTATIONS = [
         "store/sqlite/store.py",
         "            for at in range(0, len(chunks), WRITE_SLICE):",
         "            for at in range(0, len(chunks), len(chunks) or 1):",
-        # The CLI test that shows it is the slow one with the 48 MB file.
+        # CLI-level: tests/sqlite/test_sqlite_interrupt_commit.py (its bound is not tight).
         "tests/sqlite/test_sqlite_store.py::test_a_big_document_is_written_and_replaced_in_slices",
     ),
     Mutation(

@@ -27,8 +27,8 @@ def _wal_bytes(data: Path) -> int:
 
 # Chunks of 16 tokens of a text that repeats: 4 MB give ~56,000 chunks (a commit of
 # seconds) but few distinct texts to embed, so the run soon gets there. CI-sized: short
-# chunks are cheap to write in one statement, so the time a signal waited without the
-# slices shows with the issue's file, in the slow test below.
+# chunks are also quick in one statement, so that the writes go in slices at all is
+# checked by tests/sqlite/test_sqlite_store.py (no statement changes more than a slice).
 _MANY_CHUNKS = {"RAGKEEP_CHUNKING__SIZE_TOKENS": "16", "RAGKEEP_CHUNKING__OVERLAP_TOKENS": "0"}
 _MANY_CHUNKS_BYTES = 4 * 1024 * 1024
 
@@ -85,8 +85,8 @@ def _overrides() -> dict[str, object]:
 def test_a_signal_while_the_reported_48_mb_file_is_committed(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
-    """The size of the issue's file, default chunking: ~60,000 chunks in one commit; written
-    in one statement, a signal waited 11-12 s for it (about 2 minutes per run)."""
+    """The size of the issue's file, default chunking: ~60,000 chunks in one commit (about
+    a minute per run). Written in one statement they made `ragkeep add` wait 11-12 s."""
     docs, data = tmp_path / "docs", tmp_path / "data"
     write_big_text(docs / "big.txt", 48_600_000)
     add = AddRun(docs, data, {})
