@@ -574,6 +574,29 @@ MUTATIONS = [
         "        if unused.count:",
         "tests/test_readd.py::test_adding_a_removed_folder_back_embeds_nothing",
     ),
+    # issue 13 item 5: Ctrl-C inside one huge file (tests/test_interrupt_bigfile.py)
+    Mutation(
+        "big file interrupt: chunk rows written in slices",
+        "store/sqlite/store.py",
+        "            for at in range(0, len(chunks), WRITE_SLICE):",
+        "            for at in range(0, len(chunks), len(chunks) or 1):",
+        # CLI-level: tests/sqlite/test_sqlite_interrupt_commit.py (its bound is not tight).
+        "tests/sqlite/test_sqlite_store.py::test_a_big_document_is_written_and_replaced_in_slices",
+    ),
+    Mutation(
+        "big file interrupt: old chunk rows deleted in slices",
+        "store/sqlite/store.py",
+        "                _delete_chunks(c, doc_id)",
+        '                c.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))',
+        "tests/sqlite/test_sqlite_store.py::test_a_big_document_is_written_and_replaced_in_slices",
+    ),
+    Mutation(
+        "big file interrupt: vector rows written in slices",
+        "store/sqlite/store.py",
+        "        for at in range(0, len(rows), WRITE_SLICE):  # in slices: see WRITE_SLICE",
+        "        for at in range(0, len(rows), len(rows) or 1):",
+        "tests/sqlite/test_sqlite_store.py::test_a_big_document_is_written_and_replaced_in_slices",
+    ),
 ]
 
 

@@ -3,6 +3,7 @@ connections, shared vector rows. What every backend does is in tests/contract/."
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from ragkeep.store import FileStamp, NewChunk, NewDocument, StoreError
 from ragkeep.store.sqlite import SqliteStore
 from ragkeep.store.sqlite.schema import SCHEMA_VERSION
+from ragkeep.store.sqlite.store import WRITE_SLICE
 
 MODEL = "test-model"
 DIM = 4
@@ -102,3 +104,27 @@ def test_connections_are_per_thread(tmp_path: Path) -> None:
         t.join()
     assert not errors and seen == [1] * 8
     store.close()
+
+
+def test_a_big_document_is_written_and_replaced_in_slices(tmp_path: Path) -> None:
+    """Ctrl-C only lands between SQLite statements: no statement of a document's commit
+    writes or deletes more than WRITE_SLICE chunks, so a signal waits for one slice, not
+    for 50,000 chunks (the transaction then rolls back whole)."""
+    store = _store(tmp_path)
+    n = 3 * WRITE_SLICE + 7
+    chunks = [_chunk(i, f"text {i}") for i in range(n)]
+    vectors = {c.text_hash: _vec(i) for i, c in enumerate(chunks)}
+    statements: list[tuple[str, int]] = []
+    with store.read() as c:  # this thread's connection, which replace_document uses
+        c.set_trace_callback(lambda sql: statements.append((sql, c.total_changes)))
+    store.replace_document(_doc("/d/big.txt", "v1"), chunks, vectors)
+    store.replace_document(_doc("/d/big.txt", "v2"), chunks[::-1], vectors)
+    # Rows each statement changed (triggers' FTS rows included): the next one's count
+    # minus its own.
+    changed = [
+        (sql.split("(")[0][:40], after - before)
+        for (sql, before), (_, after) in itertools.pairwise(statements)
+    ]
+    assert sum(k for _, k in changed) >= 2 * 2 * n  # written, deleted, and written again
+    assert max(k for _, k in changed) <= 2 * WRITE_SLICE, max(changed, key=lambda s: s[1])
+    assert store.counts().chunks == n

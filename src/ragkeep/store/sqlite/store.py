@@ -51,6 +51,10 @@ DB_FILE_NAME = "ragkeep.db"  # the default file in the data dir
 WRITER_LOCK = "writer.lock"  # beside the database: serialises add/sync/remove across processes
 _DOC_COLUMNS = "id, path, title, size, mtime_ns, inode, content_hash, chunk_count, indexed_at"
 _MB = 1024 * 1024
+# Rows written per statement inside one transaction. One executemany of a 50,000-chunk
+# document runs in C for 15 s (FTS triggers), and Ctrl-C only lands between statements:
+# in slices it lands within a fraction of a second, and the transaction rolls back whole.
+WRITE_SLICE = 1000
 STATS_WAIT_S = 0.25  # statistics are best-effort: a busy store costs them, not the caller
 OP_STATS_KEEP_MIN = 7 * 24 * 60  # minutes of operation statistics kept
 # Tables every ragkeep schema version has; a SQLite file without them is something else.
@@ -514,7 +518,7 @@ class SqliteStore:
             )
             if row:
                 doc_id = int(row[0])
-                c.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+                _delete_chunks(c, doc_id)
                 c.execute(
                     "UPDATE documents SET title=?, size=?, mtime_ns=?, inode=?, content_hash=?, "
                     "chunk_count=?, indexed_at=?, source_id=? WHERE id=?",
@@ -528,23 +532,24 @@ class SqliteStore:
                 )
                 doc_id = int(cur.lastrowid or 0)
             self._insert_vectors(c, vectors)
-            c.executemany(
-                "INSERT INTO chunks(doc_id, ordinal, text, text_hash, start, end, page, tokens) "
-                "VALUES (?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        doc_id,
-                        ch.ordinal,
-                        ch.text,
-                        ch.text_hash,
-                        ch.start,
-                        ch.end,
-                        ch.page,
-                        ch.tokens,
-                    )
-                    for ch in chunks
-                ],
-            )
+            for at in range(0, len(chunks), WRITE_SLICE):
+                c.executemany(
+                    "INSERT INTO chunks(doc_id, ordinal, text, text_hash, start, end, page, "
+                    "tokens) VALUES (?,?,?,?,?,?,?,?)",
+                    [
+                        (
+                            doc_id,
+                            ch.ordinal,
+                            ch.text,
+                            ch.text_hash,
+                            ch.start,
+                            ch.end,
+                            ch.page,
+                            ch.tokens,
+                        )
+                        for ch in chunks[at : at + WRITE_SLICE]
+                    ],
+                )
             missing = c.execute(
                 "SELECT count(*) FROM chunks ch LEFT JOIN vectors v "
                 "ON v.model_id = ? AND v.text_hash = ch.text_hash "
@@ -563,10 +568,12 @@ class SqliteStore:
             return self.bump(c)
 
     def _insert_vectors(self, c: sqlite3.Connection, vectors: dict[str, bytes]) -> None:
-        c.executemany(
-            "INSERT OR IGNORE INTO vectors(model_id, text_hash, vector) VALUES (?, ?, ?)",
-            [(self.model_id, h, v) for h, v in vectors.items()],
-        )
+        rows = [(self.model_id, h, v) for h, v in vectors.items()]
+        for at in range(0, len(rows), WRITE_SLICE):  # in slices: see WRITE_SLICE
+            c.executemany(
+                "INSERT OR IGNORE INTO vectors(model_id, text_hash, vector) VALUES (?, ?, ?)",
+                rows[at : at + WRITE_SLICE],
+            )
 
     def move_document(self, old_path: str, doc: NewDocument) -> int:
         """Give a document a new path (a moved file): chunks and vectors stay as they are."""
@@ -722,8 +729,18 @@ def _delete_documents(c: sqlite3.Connection, paths: Sequence[str]) -> None:
     for path in paths:
         row = c.execute("SELECT id FROM documents WHERE path = ?", (path,)).fetchone()
         if row:
-            c.execute("DELETE FROM chunks WHERE doc_id = ?", (row[0],))
+            _delete_chunks(c, int(row[0]))
             c.execute("DELETE FROM documents WHERE id = ?", (row[0],))
+
+
+def _delete_chunks(c: sqlite3.Connection, doc_id: int) -> None:
+    """Delete a document's chunks in slices (see WRITE_SLICE): one DELETE of 50,000 chunks
+    and their FTS rows is one uninterruptible statement of many seconds."""
+    while c.execute(
+        "DELETE FROM chunks WHERE id IN (SELECT id FROM chunks WHERE doc_id = ? LIMIT ?)",
+        (doc_id, WRITE_SLICE),
+    ).rowcount:
+        pass
 
 
 def _source_id(c: sqlite3.Connection, source_path: str | None) -> int | None:
