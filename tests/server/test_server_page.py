@@ -383,9 +383,12 @@ def test_a_retried_llm_is_shown_as_retrying(
         seen: list[str] = []
 
         def finished(_: WebDriver) -> bool:
-            if not seen or seen[-1] != progress.text:
-                seen.append(progress.text)
-            return answer.get_attribute("data-state") == "done"
+            # The state first: once it reads done, the line read after it must be empty.
+            done = answer.get_attribute("data-state") == "done"
+            text = progress.text
+            if not seen or seen[-1] != text:
+                seen.append(text)
+            return done
 
         wait(browser, poll=0.02).until(finished)
     finally:

@@ -112,6 +112,7 @@ const handlers = {
   },
   done(answer) {
     state.done = true;
+    $('#ask-progress').textContent = ''; // with the answer shown, not when the stream closes
     state.text = answer.answer;
     state.citations = new Map(answer.citations.map((c) => [c.number, c]));
     if (answer.mode === 'passages' && answer.notice) showNotice(answer.notice, false);
