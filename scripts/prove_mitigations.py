@@ -578,8 +578,8 @@ MUTATIONS = [
     Mutation(
         "big file interrupt: chunk rows written in slices",
         "store/sqlite/store.py",
-        "            for at in range(0, len(chunks), WRITE_SLICE):",
-        "            for at in range(0, len(chunks), len(chunks) or 1):",
+        "            for part in batches(chunks, WRITE_SLICE):",
+        "            for part in batches(chunks, len(chunks) or 1):",
         # CLI-level: tests/sqlite/test_sqlite_interrupt_commit.py (its bound is not tight).
         "tests/sqlite/test_sqlite_store.py::test_a_big_document_is_written_and_replaced_in_slices",
     ),
@@ -593,8 +593,8 @@ MUTATIONS = [
     Mutation(
         "big file interrupt: vector rows written in slices",
         "store/sqlite/store.py",
-        "        for at in range(0, len(rows), WRITE_SLICE):  # in slices: see WRITE_SLICE",
-        "        for at in range(0, len(rows), len(rows) or 1):",
+        "        for part in batches(rows, WRITE_SLICE):  # in slices: see WRITE_SLICE",
+        "        for part in batches(rows, len(rows) or 1):",
         "tests/sqlite/test_sqlite_store.py::test_a_big_document_is_written_and_replaced_in_slices",
     ),
 ]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from ragkeep.models.search import LexicalQuery, Phrase
 from ragkeep.store.base import Ranking
+from ragkeep.store.sqlite.rows import batches
 
 
 def match_expression(query: LexicalQuery) -> str | None:
@@ -60,8 +61,7 @@ class Fts5Lexical:
         if not phrases:
             return set(ids)
         found: set[int] = set()
-        for start in range(0, len(ids), 500):  # SQLite's bound-variable limit
-            part = list(ids[start : start + 500])
+        for part in batches(ids, 500):  # SQLite's bound-variable limit
             sql = (
                 "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? "
                 f"AND rowid IN ({','.join('?' * len(part))})"

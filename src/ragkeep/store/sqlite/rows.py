@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def end_read(c: sqlite3.Connection) -> None:
@@ -46,7 +48,7 @@ def chunks_by_id(c: sqlite3.Connection, columns: str, ids: Sequence[int]) -> Ite
         )
 
 
-def batches(items: Sequence[object] | list[str], size: int) -> Iterator[list[object]]:
+def batches(items: Sequence[T], size: int) -> Iterator[list[T]]:
     seq = list(items)
     for i in range(0, len(seq), size):
         yield seq[i : i + size]

@@ -532,7 +532,7 @@ class SqliteStore:
                 )
                 doc_id = int(cur.lastrowid or 0)
             self._insert_vectors(c, vectors)
-            for at in range(0, len(chunks), WRITE_SLICE):
+            for part in batches(chunks, WRITE_SLICE):
                 c.executemany(
                     "INSERT INTO chunks(doc_id, ordinal, text, text_hash, start, end, page, "
                     "tokens) VALUES (?,?,?,?,?,?,?,?)",
@@ -547,7 +547,7 @@ class SqliteStore:
                             ch.page,
                             ch.tokens,
                         )
-                        for ch in chunks[at : at + WRITE_SLICE]
+                        for ch in part
                     ],
                 )
             missing = c.execute(
@@ -569,10 +569,10 @@ class SqliteStore:
 
     def _insert_vectors(self, c: sqlite3.Connection, vectors: dict[str, bytes]) -> None:
         rows = [(self.model_id, h, v) for h, v in vectors.items()]
-        for at in range(0, len(rows), WRITE_SLICE):  # in slices: see WRITE_SLICE
+        for part in batches(rows, WRITE_SLICE):  # in slices: see WRITE_SLICE
             c.executemany(
                 "INSERT OR IGNORE INTO vectors(model_id, text_hash, vector) VALUES (?, ?, ?)",
-                rows[at : at + WRITE_SLICE],
+                part,
             )
 
     def move_document(self, old_path: str, doc: NewDocument) -> int:
