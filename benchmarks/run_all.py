@@ -40,6 +40,7 @@ def main() -> None:
     run(str(HERE / "logging_overhead.py"))  # its own small index: SciFact abstracts
     run(str(HERE / "bench_metrics.py"))
     run(str(HERE / "bench_sync.py"), *limit)
+    run(str(HERE / "bench_backup.py"), *limit)  # copies the SciFact index (or builds N docs)
     print(f"results in {RESULTS}")
 
 

@@ -48,6 +48,8 @@ SECTION_INTROS = {
     "[answers.md](answers.md) for servers, streaming, retries and citations.",
     "store": "Where the index lives (`store.url`; default the SQLite file `DATA_DIR/ragkeep.db`, "
     "WAL mode) and how writers wait for each other.",
+    "backup": "Backups, automatic snapshots and the validation of a re-embed; see "
+    "[recovery.md](recovery.md).",
 }
 
 STAGES = {

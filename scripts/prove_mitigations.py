@@ -38,6 +38,9 @@ MET = "tests/test_metrics.py::"
 F = "tests/test_flags_runtime.py::"
 FH = "tests/test_first_hour_output.py::"
 FS = "tests/test_first_hour_search.py::"
+MIG = "tests/sqlite/test_sqlite_migration_rollback.py::"
+REC = "tests/test_recovery.py::"
+BAK = "tests/sqlite/test_sqlite_backup.py::"
 
 MUTATIONS = [
     Mutation(
@@ -596,6 +599,167 @@ MUTATIONS = [
         "        for part in batches(rows, WRITE_SLICE):  # in slices: see WRITE_SLICE",
         "        for part in batches(rows, len(rows) or 1):",
         "tests/sqlite/test_sqlite_store.py::test_a_big_document_is_written_and_replaced_in_slices",
+    ),
+    # issue 14: backup, restore, rollback (docs/recovery.md)
+    Mutation(
+        "recovery: a faulty migration is restored from its snapshot",
+        "store/sqlite/migration.py",
+        "        store.restore_from(store.shelf.root / snapshot.id / INDEX_FILE, migrate=False)",
+        "        pass",
+        MIG + "test_a_faulty_migration_is_rolled_back_to_the_results_before_it[drops-rows]",
+    ),
+    Mutation(
+        "recovery: a migrated index must hold the same contents",
+        "store/sqlite/migration.py",
+        "            if report.ok:\n                return",
+        "            if True:\n                return",
+        MIG + "test_a_faulty_migration_is_rolled_back_to_the_results_before_it[drops-rows]",
+    ),
+    Mutation(
+        "recovery: a re-embed that fails validation restores its snapshot",
+        "services/recovery.py",
+        "            if not report.ok:\n                generation = store.restore_from(",
+        "            if False:\n                generation = store.restore_from(",
+        REC + "test_a_reembed_with_garbage_vectors_rolls_back_by_itself",
+    ),
+    Mutation(
+        "recovery: re-embed validation checks self-retrieval",
+        "services/validation.py",
+        "        checks.append(self._self_retrieval())",
+        "        pass",
+        REC + "test_a_reembed_with_garbage_vectors_rolls_back_by_itself",
+    ),
+    Mutation(
+        "recovery: re-embed validation checks the query set",
+        "services/validation.py",
+        "            checks.append(self._overlap(baseline))",
+        "            pass",
+        REC + "test_a_query_set_that_changes_rolls_the_reembed_back",
+    ),
+    Mutation(
+        "recovery: a restore gets a generation and state token never seen",
+        "store/sqlite/backup.py",
+        "        _stamp(prepared, generation)",
+        "        pass",
+        REC + "test_a_running_process_sees_a_restore_through_its_caches",
+    ),
+    Mutation(
+        "recovery: a restore empties the copied result cache",
+        "store/sqlite/backup.py",
+        '            conn.execute("DELETE FROM result_cache")',
+        "            pass",
+        BAK + "test_a_restore_empties_the_copied_result_cache",
+    ),
+    Mutation(
+        "recovery: only a backup matching its checksum is trusted",
+        "store/backups.py",
+        "    if verify and sha256_of(target) != manifest.sha256:",
+        "    if False:",
+        BAK
+        + "test_a_changed_or_incomplete_backup_is_not_trusted "
+        + REC
+        + "test_a_bad_backup_is_refused_in_one_line",
+    ),
+    Mutation(
+        "recovery: a restore keeps the index it replaces",
+        "services/recovery.py",
+        "            replaced = self._keep_replaced(manifest)",
+        "            replaced = None",
+        REC + "test_backup_remove_rollback_and_undo_from_the_cli",
+    ),
+    Mutation(
+        "recovery: pruning waits until the restore is done",
+        "services/recovery.py",
+        'self._store.copy_to, f"{RESTORE_REASON} of {restoring.id}", prune=False',
+        'self._store.copy_to, f"{RESTORE_REASON} of {restoring.id}", prune=True',
+        REC + "test_with_one_backup_kept_a_restore_still_finds_it",
+    ),
+    Mutation(
+        "recovery: rollback skips a restore's own backups",
+        "store/backups.py",
+        "            if entry.manifest is not None and not entry.manifest.replaced_by_restore:",
+        "            if entry.manifest is not None:",
+        REC + "test_backup_remove_rollback_and_undo_from_the_cli",
+    ),
+    Mutation(
+        "recovery: snapshot before removing a whole source",
+        "services/indexing.py",
+        "            taken = self._snapshot(_removing(removal.sources), False) if removal.sources "
+        "else None",
+        "            taken = None",
+        REC + "test_backup_remove_rollback_and_undo_from_the_cli",
+    ),
+    Mutation(
+        "recovery: snapshot before doctor --repair",
+        "services/admin.py",
+        "            snapshot = self._snapshot_before_repair()",
+        "            snapshot = None",
+        BAK + "test_doctor_repair_snapshots_first_when_it_has_something_to_repair",
+    ),
+    Mutation(
+        "recovery: an index that cannot be opened is set aside for a restore",
+        "cli/recovery_command.py",
+        "    except StoreCorruptError as exc:\n        damaged = exc",
+        "    except StoreCorruptError:\n        raise",
+        BAK + "test_a_restore_over_an_index_that_cannot_be_opened_keeps_it_aside",
+    ),
+    Mutation(
+        "recovery: a damaged index is restored over without a copy of it",
+        "services/recovery.py",
+        "        except StoreCorruptError as exc:",
+        "        except BackupError as exc:",
+        BAK + "test_a_restore_over_a_damaged_index_goes_on_without_keeping_it",
+    ),
+    Mutation(
+        "recovery: a failed backup leaves no folder behind",
+        "store/backups.py",
+        "        if created:\n            shutil.rmtree(folder, ignore_errors=True)",
+        "        if False:\n            shutil.rmtree(folder, ignore_errors=True)",
+        "tests/sqlite/test_sqlite_failures.py::"
+        "test_a_backup_to_a_full_disk_leaves_nothing_and_changes_nothing",
+    ),
+    Mutation(
+        "recovery: a backup is a snapshot (VACUUM INTO), not a file copy",
+        "store/sqlite/backup.py",
+        '        conn.execute("VACUUM INTO ?", (str(target),))',
+        "        shutil.copyfile(live, target)",
+        "tests/sqlite/test_sqlite_backup_online.py",
+    ),
+    Mutation(
+        "recovery: a restore is written in one transaction (backup API)",
+        "store/sqlite/backup.py",
+        "        source.backup(target)  # every page in one step: one transaction on the target",
+        "        shutil.copyfile(prepared, live)",
+        # 8 kills rarely land in a 15 ms file copy; 40 do (docs/recovery.md).
+        "tests/sqlite/test_sqlite_backup_kill.py::test_kill_during_restore[40] -m slow",
+    ),
+    Mutation(
+        "recovery: a re-embed that breaks leaves no staged vectors",
+        "services/recovery.py",
+        "                store.drop_vectors(_staging_tag(store))\n                raise",
+        "                raise",
+        REC + "test_a_reembed_that_breaks_leaves_the_index_as_it_was[while-embedding]",
+    ),
+    Mutation(
+        "recovery: a re-embed whose validation breaks is rolled back",
+        "services/recovery.py",
+        "                store.restore_from(back)\n                raise BackupError(",
+        "                raise BackupError(",
+        REC + "test_a_reembed_that_breaks_leaves_the_index_as_it_was[while-validating]",
+    ),
+    Mutation(
+        "recovery: pruning removes what a killed backup left",
+        "store/backups.py",
+        "            return self._remove_incomplete() + self._prune(keep)",
+        "            return self._prune(keep)",
+        "tests/sqlite/test_sqlite_backup_kill.py::test_kill_during_backup[8]",
+    ),
+    Mutation(
+        "recovery: a restore clears what a killed restore left",
+        "store/sqlite/backup.py",
+        "    shutil.rmtree(work, ignore_errors=True)\n    try:\n        try:",
+        "    try:\n        try:",
+        "tests/sqlite/test_sqlite_backup_kill.py::test_kill_during_restore[8]",
     ),
 ]
 

@@ -101,7 +101,11 @@ for json in "" "--json"; do
     check doctor ${json:+"$json"}
     # Exit 0: a handful of requests is "no data", and a CLI process stays far below the limit.
     check health ${json:+"$json"}
+    check backup ${json:+"$json"}
+    check backup list ${json:+"$json"}
+    check rollback ${json:+"$json"}  # to the backup just made: restore, then prune
 done
+check reembed --json
 check monitor --count 1 --interval 0.1  # the local index's dashboard: rich only, no extra
 
 # check_needs_extra: `ragkeep mcp` without its extra exits 2 with one line on stderr naming

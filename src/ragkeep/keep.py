@@ -19,8 +19,16 @@ from ragkeep.resilience import BreakerConfig, CircuitBreaker
 from ragkeep.resources import MemoryBudget
 from ragkeep.search.engine import Searcher
 from ragkeep.search.query_vector import QueryEmbedder
-from ragkeep.services import AdminService, FlagService, IndexingService, QueryService
+from ragkeep.services import (
+    AdminService,
+    FlagService,
+    IndexingService,
+    QueryService,
+    RecoveryService,
+)
+from ragkeep.services.recovery import backups_dir
 from ragkeep.store import DenseOptions, open_store
+from ragkeep.store.backups import BackupShelf
 
 if TYPE_CHECKING:
     from ragkeep.ingest.pipeline import ProgressFn, TextDocument
@@ -66,20 +74,26 @@ class Keep:
         overrides: dict[str, Any] | None = None,
         loaded: LoadedSettings | None = None,
         embedder: Callable[[], Embedder] | None = None,
+        reembedding: bool = False,
     ) -> None:
         """`embedder` replaces the shipped model (it must produce vectors of the same model
-        id and dimension as the index's): a factory called on first use."""
+        id and dimension as the index's): a factory called on first use. `reembedding`
+        opens an index built with another model, for `recovery.reembed()` only."""
         self.config = loaded or load_settings(data_dir, config_file, overrides)
         self._embedder_factory = embedder
         self.settings: Settings = self.config.settings
         self.data_dir = self.config.data_dir
         spec = default_model_spec()
+        backup = self.settings.backup
+        shelf = BackupShelf(backups_dir(backup, self.data_dir), backup.keep)
         self.store = open_store(
             self.settings.store,
             self.data_dir,
             model_id=spec.model_id,
             dimension=spec.dimension,
             slow_write_s=self.settings.resources.slow_write_s,
+            shelf=shelf,
+            accept_model_change=reembedding,
         )
         try:
             self.feature_flags = FlagService(self.store, self.settings)
@@ -124,13 +138,20 @@ class Keep:
             caching=self._caches.enabled,
             max_terms=MemoryBudget.from_settings(self.settings).query_term_entries,
         )
+        self.recovery = RecoveryService(self.store, shelf, self.embedder, self.settings.backup)
         self.indexing = IndexingService(
-            self.store, self.embedder, self.settings, metrics, self.data_dir
+            self.store, self.embedder, self.settings, metrics, self.data_dir, self.recovery.snapshot
         )
         self.querying = QueryService(
             searcher, self.settings, self.feature_flags, llm_breaker, metrics
         )
-        self.admin = AdminService(self.store, self._caches, self.embedder, self.querying.resilience)
+        self.admin = AdminService(
+            self.store,
+            self._caches,
+            self.embedder,
+            self.querying.resilience,
+            self.recovery.snapshot,
+        )
         self.feature_flags.on_change(self._follow_flags)
         metrics.add_collector(self._metrics_collector)
 

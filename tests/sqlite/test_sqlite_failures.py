@@ -511,3 +511,41 @@ def test_every_message_is_one_line(tmp_path: Path) -> None:
     assert "store.max_size_mb" not in messages[0] and "disk holding" in messages[0]
     assert "full, or store.max_size_mb" in messages[1]  # little disk left: could be either
     assert "reached its size limit" in messages[2]
+
+
+_BACKUP_FULL_CHILD = r"""
+import json, subprocess, sys
+from pathlib import Path
+from ragkeep import Keep
+from ragkeep.store.base import BackupError
+
+data, disk = Path(sys.argv[1]), Path(sys.argv[2])
+disk.mkdir(parents=True)
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], check=True)
+out = {}
+with Keep(data) as keep:
+    before = keep.status().documents
+    try:
+        keep.recovery.backup(disk / "backup")
+        out["error"] = None
+    except BackupError as exc:
+        out["error"] = str(exc)
+    out["left"] = sorted(p.name for p in disk.iterdir())
+    out["same_documents"] = keep.status().documents == before
+    out["doctor"] = keep.doctor().ok
+print(json.dumps(out))
+"""
+
+
+@needs_mount
+def test_a_backup_to_a_full_disk_leaves_nothing_and_changes_nothing(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    for i in range(12):
+        write(docs / f"{i:02}.md", _doc_text(f"{TOPICS[i % 8]} {i}", 1, 1))
+    data = tmp_path / "data"
+    with Keep(data) as keep:
+        keep.add([docs])
+    out = _in_namespace(_BACKUP_FULL_CHILD, data, tmp_path / "small-disk")
+    assert out["error"] and "No space left" in out["error"] and "\n" not in out["error"]
+    assert out["left"] == []  # no temp copy, no manifest, no folder
+    assert out["same_documents"] and out["doctor"]

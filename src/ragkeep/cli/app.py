@@ -22,6 +22,7 @@ from ragkeep.cli import (
     mcp_command,
     monitor_command,
     output,
+    recovery_command,
     serve_command,
 )
 from ragkeep.cli.help import PlainHelpCommand
@@ -107,9 +108,12 @@ def _set_value(raw: str) -> Any:
     return raw
 
 
-def open_keep(data_dir: Path | None = None, *, corrupt_ok: bool = False) -> Keep:
+def open_keep(
+    data_dir: Path | None = None, *, corrupt_ok: bool = False, reembedding: bool = False
+) -> Keep:
     """Open the index, turning configuration problems into exit code 2 with a clear message.
-    With `corrupt_ok`, a damaged index raises StoreCorruptError for the caller to report."""
+    With `corrupt_ok`, a damaged index raises StoreCorruptError for the caller to report;
+    `reembedding` opens one built with another model (see Keep)."""
     from ragkeep.config.settings import ConfigError
     from ragkeep.keep import Keep
     from ragkeep.store.base import StoreCorruptError, StoreError
@@ -119,6 +123,7 @@ def open_keep(data_dir: Path | None = None, *, corrupt_ok: bool = False) -> Keep
             data_dir or state.data_dir,
             config_file=state.config_file,
             overrides=state.overrides,
+            reembedding=reembedding,
         )
     except (ConfigError, StoreError) as exc:
         if corrupt_ok and isinstance(exc, StoreCorruptError):
@@ -238,7 +243,16 @@ def _check_sources(keep: Keep, paths: Sequence[Path]) -> None:
 
 
 @app.command(cls=PlainHelpCommand)
-def sync(json_: JsonOpt = False, quiet: QuietOpt = False) -> None:
+def sync(
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+    snapshot: Annotated[
+        bool,
+        typer.Option(
+            "--snapshot", help="Back the index up first (`ragkeep rollback` returns to it)."
+        ),
+    ] = False,
+) -> None:
     """Re-scan all sources: index new and changed files, remove deleted ones."""
     _quiet(quiet)
     with (
@@ -246,7 +260,7 @@ def sync(json_: JsonOpt = False, quiet: QuietOpt = False) -> None:
         _kept_on_interrupt(keep),
         output.progress(enabled=not state.quiet) as progress,
     ):
-        report = keep.indexing.sync(progress, on_wait=_waiting_for(keep))
+        report = keep.indexing.sync(progress, on_wait=_waiting_for(keep), snapshot=snapshot)
     _finish_report(report, json_)
 
 
@@ -682,6 +696,10 @@ def config_show(json_: JsonOpt = False) -> None:
         )
     else:
         output.config(loaded.data_dir, loaded.config_file, rows)
+
+
+# After the commands above, so `--help` lists them first.
+recovery_command.register(app)
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ import functools
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         StoreStatus,
         UnusedVectors,
     )
+    from ragkeep.models.backups import BackupEntry, ReembedReport
     from ragkeep.models.health import HealthReport
 
 
@@ -156,6 +157,22 @@ class _Bar:
         )
 
 
+@contextmanager
+def counter(what: str, enabled: bool = True) -> Iterator[Callable[[int, int], None] | None]:
+    """A bar for one count (done of total) on stderr when it is a terminal."""
+    if not (enabled and _err().is_terminal):
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        f"{what}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=_err(),
+        transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(what, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
 def _name(path: str) -> str:
     return escape(Path(path).name[:40])
 
@@ -189,6 +206,8 @@ def report_summary(report: IndexReport, verbose: bool = False) -> None:
         for warning in r.warnings:
             _err().print(f"  [yellow]warning[/] {name}: {escape(warning)}")
     _vectors_line(report)
+    if report.snapshot:
+        _err().print(f"snapshot {report.snapshot} taken first: `ragkeep rollback` undoes this")
 
 
 def megabytes(n: int) -> str:
@@ -476,12 +495,55 @@ def doctor(report: DoctorReport) -> None:
             else ("[yellow]fixed[/]" if check.repaired else "[red]FAIL[/]")
         )
         _out().print(f"{mark:>16} {escape(check.name)}: {escape(check.detail)}")
+    if report.snapshot:
+        _out().print(f"snapshot {report.snapshot} holds the index as it was before the repair")
     if report.ok:
         _out().print("healthy")
     elif report.repairable:
         _out().print("[red]problems remain[/] (try --repair)")
     else:
         _out().print("[red]problems remain[/] that --repair cannot fix (see above)")
+
+
+def backups(entries: Sequence[BackupEntry]) -> None:
+    if not entries:
+        info("no backups yet (`ragkeep backup` makes one)")
+        return
+    table = _table(box=None)
+    table.add_column("id", no_wrap=True)  # copied into `ragkeep restore ID`: never cut
+    table.add_column("reason", overflow="fold")
+    for name in ("docs", "generation", "schema", "size"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for entry in entries:
+        m = entry.manifest
+        if m is None:
+            table.add_row(
+                escape(entry.path.name), f"[red]incomplete[/]: {escape(entry.problem or '')}"
+            )
+            continue
+        size = megabytes(m.size_bytes)
+        table.add_row(
+            m.id, escape(m.reason), str(m.documents), str(m.generation), str(m.schema_version), size
+        )
+    _out().print(table)
+
+
+def reembed(report: ReembedReport) -> None:
+    for check in report.validation.checks:
+        mark = "[green]ok[/]" if check.ok else "[red]FAIL[/]"
+        _out().print(f"{mark:>16} {escape(check.name)}: {escape(check.detail)}")
+    snapshot = report.snapshot.id if report.snapshot else "none"
+    if report.rolled_back:
+        error(
+            f"the re-embedded index failed validation and was rolled back to snapshot "
+            f"{snapshot}: {report.validation.failures()}"
+        )
+        return
+    info(
+        f"re-embedded {report.texts} chunk text(s) with {report.model_after} (generation "
+        f"{report.generation}); snapshot {snapshot} holds the index as it was "
+        "(`ragkeep rollback` returns to it)"
+    )
 
 
 def _cache_line(stats: CacheReport) -> str:

@@ -299,6 +299,48 @@ class StoreSettings(_Section):
         return value
 
 
+class BackupSettings(_Section):
+    dir: str = Field(
+        "",
+        description="Where backups and automatic snapshots go (empty: DATA_DIR/backups). "
+        "On another disk, they survive the loss of the index's disk.",
+    )
+    keep: int = Field(
+        10,
+        ge=1,
+        le=10000,
+        description="How many backups the backups dir keeps: after each new one, older ones "
+        "are deleted. Backups made with `backup --to` elsewhere are not counted.",
+    )
+    snapshots: bool = Field(
+        True,
+        description="Take a snapshot before a `remove` of a whole source and a `doctor "
+        "--repair` that repairs something. A schema migration and `reembed` always take one "
+        "(they roll back to it by themselves when validation fails), and so does "
+        "`sync --snapshot`.",
+    )
+    validation_queries: str = Field(
+        "",
+        description="A file of queries, one per line, whose dense top-10 results a re-embed "
+        "must keep (see min_overlap); empty: no query set.",
+    )
+    min_overlap: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="The share of each validation query's top 10 a re-embed must keep, on "
+        "average; less rolls the re-embed back.",
+    )
+    min_self_recall: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="After a re-embed, the share of 50 sampled chunks that dense search must "
+        "find in its top 5 from their own first 12 words; less rolls the re-embed back "
+        "(vectors that mean nothing find about 5 in the number of chunks).",
+    )
+
+
 class ResourceSettings(_Section):
     memory_limit_mb: int = Field(
         1024,
@@ -466,6 +508,7 @@ class Settings(BaseSettings):
     search: SearchSettings = SearchSettings()
     llm: LLMSettings = LLMSettings()
     store: StoreSettings = StoreSettings()
+    backup: BackupSettings = BackupSettings()
     cache: CacheSettings = CacheSettings()
     resources: ResourceSettings = ResourceSettings()
     server: ServerSettings = ServerSettings()

@@ -57,6 +57,7 @@ class IndexReport:
     # because they outgrew store.keep_unreferenced_mb.
     unreferenced_vectors: UnusedVectors = field(default_factory=UnusedVectors)
     collected_vectors: UnusedVectors = field(default_factory=UnusedVectors)
+    snapshot: str | None = None  # the backup id taken before the run (`ragkeep rollback`)
 
     def count(self, outcome: FileOutcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -74,6 +75,7 @@ class IndexReport:
             "embedded_chunks": self.embedded_chunks,
             "unreferenced_vectors": self.unreferenced_vectors,
             "collected_vectors": self.collected_vectors,
+            "snapshot": self.snapshot,
             "files": [
                 {
                     "path": r.path,

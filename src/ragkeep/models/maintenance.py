@@ -30,6 +30,7 @@ class Check:
 @dataclass
 class DoctorReport:
     checks: list[Check] = field(default_factory=list)
+    snapshot: str | None = None  # the backup taken before a repair (`ragkeep rollback`)
 
     @property
     def ok(self) -> bool:
@@ -41,7 +42,7 @@ class DoctorReport:
         return all(c.repairable for c in self.checks if not (c.ok or c.repaired))
 
     def __json__(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checks": self.checks}
+        return {"ok": self.ok, "checks": self.checks, "snapshot": self.snapshot}
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = to_json(self)

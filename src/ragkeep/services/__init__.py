@@ -5,5 +5,6 @@ from ragkeep.services.admin import AdminService
 from ragkeep.services.flags import FlagService
 from ragkeep.services.indexing import IndexingService
 from ragkeep.services.querying import QueryService
+from ragkeep.services.recovery import RecoveryService
 
-__all__ = ["AdminService", "FlagService", "IndexingService", "QueryService"]
+__all__ = ["AdminService", "FlagService", "IndexingService", "QueryService", "RecoveryService"]

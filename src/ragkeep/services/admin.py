@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,8 @@ from ragkeep.cache.results import Caches
 from ragkeep.embed.base import Embedder
 from ragkeep.models import CacheReport, ResilienceReport, StoreStatus
 from ragkeep.store.base import Store
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,8 +28,10 @@ class AdminService:
         caches: Caches | None,
         embedder: Callable[[], Embedder],
         resilience: Callable[[], ResilienceReport],
+        snapshot: Callable[[str, bool], str | None] | None = None,
     ) -> None:
         self._store = store
+        self._snapshot = snapshot
         self._caches = caches
         self._embedder = embedder
         self._resilience = resilience
@@ -76,11 +81,30 @@ class AdminService:
         return self.document(info.path) if info is not None else None
 
     def doctor(self, repair: bool = False) -> DoctorReport:
-        """Check that the index is consistent; with `repair`, rebuild what is derived."""
+        """Check that the index is consistent; with `repair`, rebuild what is derived,
+        after a snapshot of the index as it was (`rollback` returns to it)."""
         from ragkeep.models import DoctorReport
 
         with self._store.writer_lock(None):
-            return DoctorReport(self._store.check(repair, self._embed))
+            report = DoctorReport(self._store.check(False, self._embed))
+            if not repair or report.ok:
+                return report
+            snapshot = self._snapshot_before_repair()
+            report = DoctorReport(self._store.check(True, self._embed))
+            report.snapshot = snapshot
+            return report
+
+    def _snapshot_before_repair(self) -> str | None:
+        """A damaged file may not copy whole: the repair goes on without a snapshot."""
+        from ragkeep.store.base import StoreError
+
+        if self._snapshot is None:
+            return None
+        try:
+            return self._snapshot("before doctor --repair", False)
+        except StoreError as exc:  # BackupError too
+            log.warning("no snapshot before the repair: %s", exc)
+            return None
 
     def cache_stats(self) -> CacheReport:
         """Hits, misses, evictions and expirations per tier, summed over every process."""

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 _MB = 1024 * 1024
 WaitFn = Callable[[], None]
+# (reason, asked by the user) -> the snapshot's id; None: none taken (see backup.snapshots)
+SnapshotFn = Callable[[str, bool], str | None]
 
 
 class SourceError(ValueError):
@@ -39,8 +41,10 @@ class IndexingService:
         settings: Settings,
         metrics: Metrics | None = None,
         data_dir: Path | None = None,
+        snapshot: SnapshotFn | None = None,
     ) -> None:
         self._store = store
+        self._snapshot = snapshot or _no_snapshot
         self._embedder = embedder
         self._settings = settings
         self._metrics = metrics
@@ -104,12 +108,15 @@ class IndexingService:
         progress: ProgressFn | None = None,
         on_wait: WaitFn | None = None,
         only: Sequence[str | Path] | None = None,
+        snapshot: bool = False,
     ) -> IndexReport:
         """Re-scan every registered source (or just `only`): index new and changed files,
-        drop deleted ones."""
+        drop deleted ones. With `snapshot`, the index is backed up first."""
         with self._store.writer_lock(on_wait):
+            taken = self._snapshot("before sync", True) if snapshot else None
             sources = [absolute(p) for p in only] if only is not None else self._store.sources()
             report = self._indexer.sync_sources(sources, progress)
+            report.snapshot = taken
             self._collect_garbage_if_due(report)
         return report
 
@@ -127,9 +134,11 @@ class IndexingService:
                 # Inside a source that stays: remember it, or the next sync would re-add it.
                 exclude=[t for t in targets if any(is_under(t, s) for s in sources if s != t)],
             )
+            # A whole source can be most of the index: snapshot it first (`rollback`).
+            taken = self._snapshot(_removing(removal.sources), False) if removal.sources else None
             generation = self._store.apply_removal(removal)
             results = [FileResult(p, FileOutcome.REMOVED) for p in removal.documents]
-            report = IndexReport(results=results, generation=generation)
+            report = IndexReport(results=results, generation=generation, snapshot=taken)
             self._collect_garbage_if_due(report)
         return report
 
@@ -154,6 +163,15 @@ class IndexingService:
             report.collected_vectors = self._store.collect_garbage()
         else:
             report.unreferenced_vectors = unused
+
+
+def _removing(sources: Sequence[str]) -> str:
+    more = f" and {len(sources) - 1} more" if len(sources) > 1 else ""
+    return f"before remove of {sources[0]}{more}"
+
+
+def _no_snapshot(reason: str, asked: bool) -> None:
+    return None
 
 
 def _within(path: str, folders: Sequence[str]) -> bool:

@@ -23,6 +23,7 @@ from ragkeep.store.url import parse_store_url
 
 if TYPE_CHECKING:
     from ragkeep.config.settings import StoreSettings
+    from ragkeep.store.backups import BackupShelf
 
 __all__ = [
     "ChunkRow",
@@ -45,6 +46,18 @@ __all__ = [
 ]
 
 
+def set_aside_damaged(settings: StoreSettings, data_dir: Path) -> Path:
+    """Move an index that cannot be opened out of the way (renamed, never deleted), under
+    the writer lock, so `restore` can bring a backup into its place; returns where it went."""
+    from ragkeep.store.sqlite.backup import set_aside
+    from ragkeep.store.sqlite.store import DB_FILE_NAME, WRITER_LOCK
+    from ragkeep.store.sqlite.writer_lock import WriterLock
+
+    path = parse_store_url(settings.url, data_dir, DB_FILE_NAME).path
+    with WriterLock(path.parent / WRITER_LOCK, settings.writer_timeout_s, 30.0).hold(None):
+        return set_aside(path)
+
+
 def open_store(
     settings: StoreSettings,
     data_dir: Path,
@@ -52,10 +65,14 @@ def open_store(
     model_id: str,
     dimension: int,
     slow_write_s: float = 30.0,
+    shelf: BackupShelf | None = None,
+    accept_model_change: bool = False,
 ) -> Store:
     """Open (creating and migrating if needed) the store that `store.url` names.
 
     `slow_write_s` is resources.slow_write_s: writes slower than it are logged as warnings.
+    `shelf` takes the snapshot before a schema migration. `accept_model_change` opens an
+    index built with another embedding model, to re-embed it.
     A file that is damaged or not a ragkeep index raises StoreCorruptError (one line)."""
     from ragkeep.store.sqlite.store import DB_FILE_NAME, SqliteStore
 
@@ -71,4 +88,6 @@ def open_store(
         writer_timeout_s=settings.writer_timeout_s,
         max_size_mb=settings.max_size_mb,
         slow_write_s=slow_write_s,
+        shelf=shelf,
+        accept_model_change=accept_model_change,
     )

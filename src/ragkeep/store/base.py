@@ -21,11 +21,14 @@ from typing import TYPE_CHECKING, Protocol
 from ragkeep.store.records import ChunkRow, DocumentRow, FileStamp, NewChunk, NewDocument, OrderKey
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
     import numpy.typing as npt
 
     from ragkeep.config.settings import SearchSettings
     from ragkeep.models import Check, DocumentInfo, UnusedVectors
+    from ragkeep.models.backups import BackupContents
     from ragkeep.models.search import LexicalQuery, Phrase
 
 Ranking = list[tuple[int, float]]  # (chunk id, score), best first
@@ -51,6 +54,10 @@ class StoreReadOnlyError(StoreError):
 
 class StoreCorruptError(StoreError):
     """The database file is damaged: SQLite found pages it cannot read."""
+
+
+class BackupError(StoreError):
+    """A backup that cannot be made, read, trusted or restored; the message says why."""
 
 
 class NotAnIndexError(StoreCorruptError):
@@ -248,6 +255,41 @@ class Store(Protocol):
     def counts(self) -> StoreCounts: ...
 
     def size_bytes(self) -> int: ...
+
+    # -- backups and re-embedding (docs/recovery.md) -------------------------------------
+
+    def copy_to(self, target: Path) -> BackupContents:
+        """Write a consistent copy of the committed index to the file `target` while reads
+        and writes go on; the copy holds exactly the commits before it started."""
+        ...
+
+    def restore_from(self, source: Path, migrate: bool = True) -> int:
+        """Replace the whole index by the copy at `source` in one step (readers see the old
+        or the new one, never a mix), under a generation and state token no earlier state
+        had; returns the generation. The caller holds the writer lock. With `migrate`, a copy
+        of an older schema is upgraded first."""
+        ...
+
+    def indexed_model(self) -> tuple[str, int]:
+        """The (model id, dimension) the stored vectors were made with; differs from
+        `model_id` only in a store opened to re-embed."""
+        ...
+
+    def chunk_texts(self, after: str, n: int) -> list[tuple[str, str]]:
+        """The next `n` distinct chunk texts after text hash `after`, as (hash, text), in
+        hash order."""
+        ...
+
+    def stage_vectors(self, tag: str, vectors: dict[str, bytes]) -> None:
+        """Store vectors by text hash under `tag`, invisible to searches."""
+        ...
+
+    def drop_vectors(self, tag: str) -> None: ...
+
+    def switch_model(self, tag: str) -> int:
+        """In one transaction: the vectors staged under `tag` become `model_id`'s, every
+        other vector goes, the index records `model_id`; returns the new generation."""
+        ...
 
     # -- sources -------------------------------------------------------------------------
 

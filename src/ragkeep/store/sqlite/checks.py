@@ -37,6 +37,14 @@ def run_checks(store: SqliteStore, repair: bool, embed: EmbedTexts) -> list[Chec
     return checks
 
 
+def migration_checks(store: SqliteStore) -> list[Check]:
+    """What a freshly migrated index must pass: the file and its full-text index intact."""
+    checks = [_sqlite_integrity(store)]
+    if checks[0].ok:
+        checks.append(_fts_integrity(store, False))
+    return checks
+
+
 def _vector_file(store: SqliteStore, repair: bool) -> Check:
     name = "vector file matches its header"
     vectors = store.dense_state().vector_file

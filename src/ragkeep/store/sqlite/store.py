@@ -45,6 +45,8 @@ from ragkeep.store.sqlite.writer_lock import WriterLock
 
 if TYPE_CHECKING:
     from ragkeep.models import Check, DocumentInfo, UnusedVectors
+    from ragkeep.models.backups import BackupContents
+    from ragkeep.store.backups import BackupShelf
     from ragkeep.store.sqlite.dense import SqliteDense
 
 DB_FILE_NAME = "ragkeep.db"  # the default file in the data dir
@@ -83,8 +85,15 @@ class SqliteStore:
         writer_timeout_s: float = 600.0,
         max_size_mb: float = 0.0,
         slow_write_s: float = 30.0,
+        shelf: BackupShelf | None = None,
+        accept_model_change: bool = False,
     ) -> None:
+        """`shelf`: where a snapshot goes before a schema migration (None: no snapshot).
+        `accept_model_change`: open an index built with another embedding model (to re-embed
+        it) instead of refusing."""
         self.path = path
+        self.shelf = shelf
+        self._accept_model_change = accept_model_change
         self.model_id = model_id
         self.dimension = dimension
         self._busy_timeout_ms = busy_timeout_ms
@@ -340,6 +349,15 @@ class SqliteStore:
             version = self._known_version(c)
         if version == SCHEMA_VERSION:
             return
+        if version > 0 and self.shelf is not None:
+            from ragkeep.store.sqlite.migration import migrate_with_snapshot
+
+            migrate_with_snapshot(self, version)
+            return
+        self.apply_migrations()
+
+    def apply_migrations(self) -> None:
+        """Bring the schema to SCHEMA_VERSION in one write transaction."""
         with self.write() as c:
             version = self._known_version(c)  # another process may have migrated meanwhile
             for target in range(version, SCHEMA_VERSION):
@@ -384,12 +402,20 @@ class SqliteStore:
                 f"{self.path} is not a ragkeep index: its meta table has no ragkeep metadata; "
                 "use another --data-dir or store.url, or move that file away"
             )
+        if self._accept_model_change:
+            return
         if meta.get("model_id") != self.model_id or meta.get("dimension") != str(self.dimension):
             raise StoreError(
                 f"{self.path} was built with embedding model {meta.get('model_id')!r} "
                 f"({meta.get('dimension')} dims), but ragkeep is using {self.model_id!r} "
-                f"({self.dimension} dims); use another --data-dir or re-index from scratch"
+                f"({self.dimension} dims); `ragkeep reembed` re-embeds it with this model "
+                "(docs/recovery.md), or use another --data-dir"
             )
+
+    def indexed_model(self) -> tuple[str, int]:
+        """The embedding model (id, dimension) the stored vectors were made with."""
+        meta = self.meta()
+        return meta["model_id"], int(meta["dimension"])
 
     def schema_version(self) -> int:
         return SCHEMA_VERSION
@@ -613,6 +639,67 @@ class SqliteStore:
     def unreferenced_vectors(self) -> UnusedVectors:
         with self.read() as c:
             return _unused(c)
+
+    # -- backups and re-embedding --------------------------------------------------------
+
+    def copy_to(self, target: Path) -> BackupContents:
+        """A consistent copy of the committed index, made while reads and writes go on."""
+        from ragkeep.store.base import BackupError
+        from ragkeep.store.sqlite.backup import copy_database
+
+        try:
+            return copy_database(self.path, target, self._lock_timeout_s)
+        except sqlite3.Error as exc:  # damaged, busy, unreadable: in the store's words
+            raise self.typed_error(exc) or BackupError(f"cannot copy {self.path}: {exc}") from exc
+
+    def restore_from(self, source: Path, migrate: bool = True) -> int:
+        """Replace the index by the copy at `source` (the caller holds the writer lock);
+        with `migrate`, an older schema is brought up to date first."""
+        from ragkeep.store.sqlite.backup import restore_database
+
+        def prepare(copy: Path) -> None:
+            if migrate:
+                SqliteStore(copy, model_id=self.model_id, dimension=self.dimension).close()
+
+        return restore_database(source, self.path, prepare)
+
+    def chunk_texts(self, after: str, n: int) -> list[tuple[str, str]]:
+        """Distinct chunk texts as (text hash, text), in hash order, the n after `after`."""
+        with self.read() as c:
+            return [
+                (str(h), str(t))
+                for h, t in c.execute(
+                    "SELECT text_hash, min(text) FROM chunks WHERE text_hash > ? "
+                    "GROUP BY text_hash ORDER BY text_hash LIMIT ?",
+                    (after, n),
+                )
+            ]
+
+    def stage_vectors(self, tag: str, vectors: dict[str, bytes]) -> None:
+        """Store re-embedded vectors under `tag`: searches go on with the current ones."""
+        with self.write() as c:
+            for part in batches(list(vectors.items()), WRITE_SLICE):
+                c.executemany(
+                    "INSERT OR REPLACE INTO vectors(model_id, text_hash, vector) VALUES (?, ?, ?)",
+                    [(tag, h, v) for h, v in part],
+                )
+
+    def drop_vectors(self, tag: str) -> None:
+        """Delete vectors staged under `tag` (what a killed or failed re-embed left)."""
+        with self.write() as c:
+            c.execute("DELETE FROM vectors WHERE model_id = ?", (tag,))
+
+    def switch_model(self, tag: str) -> int:
+        """Make the vectors staged under `tag` this model's, dropping every other model's,
+        in one transaction; returns the new generation."""
+        with self.write() as c:
+            c.execute("DELETE FROM vectors WHERE model_id != ?", (tag,))
+            c.execute("UPDATE vectors SET model_id = ? WHERE model_id = ?", (self.model_id, tag))
+            c.executemany(
+                "UPDATE meta SET value = ? WHERE key = ?",
+                [(self.model_id, "model_id"), (str(self.dimension), "dimension")],
+            )
+            return self.bump(c)
 
     def collect_garbage(self) -> UnusedVectors:
         """Delete vectors no chunk refers to; returns what went. Results do not change."""
