@@ -36,7 +36,7 @@ typecheck: $(STAMP)
 # The web page's browser tests need Chromium: installed if missing, and required (no skip).
 unit: $(STAMP)
 	scripts/ensure_chromium.sh
-	TESTS_REQUIRE_BROWSER=1 $(BIN)/pytest --cov=ragkeep.cache --cov-branch --cov-report=term-missing --cov-fail-under=100
+	TESTS_REQUIRE_BROWSER=1 TESTS_REQUIRE_POSTGRES=1 $(BIN)/pytest --cov=ragkeep.cache --cov-branch --cov-report=term-missing --cov-fail-under=100
 
 # A plain `pip install .` (no extras) into a fresh venv runs every everyday command.
 smoke:

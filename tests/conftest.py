@@ -4,14 +4,21 @@ embedding model, the real CLI."""
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import json
 import os
+import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -132,16 +139,17 @@ def _drop_file_capabilities() -> None:
 
 # -- the store backends: tests/contract runs every test against each ---------------------------
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(params=BACKENDS)
 def open_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
     """Opens a store of this backend (the same one each time, unless told otherwise)."""
     opened: list[Store] = []
+    url = _url(request.param, tmp_path, request)
 
     def open_(model: str = MODEL, dim: int = DIM) -> Store:
-        settings = StoreSettings(url=_url(request.param, tmp_path))
+        settings = StoreSettings(url=url)
         store = open_store(settings, tmp_path, model_id=model, dimension=dim)
         opened.append(store)
         return store
@@ -156,6 +164,91 @@ def store(open_backend: OpenStore) -> Store:
     return open_backend()
 
 
-def _url(backend: str, tmp_path: Path) -> str:
-    assert backend == "sqlite"
+def _url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "postgresql":
+        return str(request.getfixturevalue("postgres_db"))  # a database of this test's own
     return f"sqlite:///{tmp_path / 'contract.db'}"  # four slashes: an absolute path
+
+
+# -- PostgreSQL (+ pgvector): a real server for the postgres backend's tests --------------------
+
+# `make test` sets this: the PostgreSQL tests must run there, not skip.
+REQUIRE_POSTGRES = os.environ.get("TESTS_REQUIRE_POSTGRES", "") == "1"
+# A superuser URL of a server of your own; read before _isolated_env drops RAGKEEP_* variables.
+POSTGRES_URL_FROM_ENV = os.environ.get("RAGKEEP_TEST_POSTGRES_URL", "")
+
+
+def postgres_unavailable(reason: str) -> NoReturn:
+    if REQUIRE_POSTGRES:
+        pytest.fail(f"PostgreSQL is required (TESTS_REQUIRE_POSTGRES=1): {reason}", pytrace=False)
+    pytest.skip(f"PostgreSQL unavailable: {reason}")
+
+
+def postgres_server_module() -> ModuleType:
+    """scripts/postgres_server.py (a script, not a package), imported once."""
+    name = "ragkeep_test_postgres_server"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "postgres_server.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
+        try:
+            spec.loader.exec_module(module)
+        except ImportError:
+            del sys.modules[name]
+            raise
+    return sys.modules[name]
+
+
+def postgres_server_dir() -> Path:
+    # Not under tmp_path: /tmp/pytest-of-root is 0700, and as root the server runs as another user.
+    return Path(tempfile.mkdtemp(prefix="ragkeep-pg-"))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The URL (superuser, database ragkeep_test with pgvector) of a running test server."""
+    if POSTGRES_URL_FROM_ENV:
+        yield POSTGRES_URL_FROM_ENV
+        return
+    try:
+        server = postgres_server_module()
+    except ImportError as exc:
+        postgres_unavailable(f"{exc} (pip install -e '.[dev]')")
+    directory = postgres_server_dir()
+    try:
+        url = server.start(directory)
+    except server.ServerError as exc:
+        shutil.rmtree(directory, ignore_errors=True)
+        postgres_unavailable(str(exc))
+    try:
+        yield url
+    finally:
+        server.stop(directory)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextmanager
+def new_postgres_db(admin_url: str) -> Iterator[str]:
+    """A new empty database with pgvector on `admin_url`'s server; dropped on exit."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"t_{secrets.token_hex(8)}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = urlsplit(admin_url)._replace(path=f"/{name}").geturl()
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION vector")
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str) -> Iterator[str]:
+    """The URL of a database of this test's own: empty but for pgvector."""
+    with new_postgres_db(postgres_url) as url:
+        yield url

@@ -396,7 +396,7 @@ def test_store_url_names_the_database(tmp_path: Path, docs_dir: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "data").glob("*.db")) == ["named.db"]
 
 
-@pytest.mark.parametrize("url", ["postgresql://db/ragkeep", "sqlite:///", "index.db"])
+@pytest.mark.parametrize("url", ["mysql://db/ragkeep", "postgresql://", "sqlite:///", "index.db"])
 def test_an_unusable_store_url_is_refused_in_one_line(tmp_path: Path, url: str) -> None:
     with pytest.raises(ConfigError, match=r"store\.url"):
         Keep(tmp_path / "data", overrides={"store.url": url})

@@ -1,5 +1,6 @@
-"""The architecture, checked: SQL and sqlite3 live only in the SQLite backend, the layers above
-it import no backend, and only the SQLite backend's own tests open its database file."""
+"""The architecture, checked: SQL lives only in the backends (sqlite3 only in the SQLite one),
+the layers above them import no backend, and only the SQLite backend's own tests open its
+database file."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from conftest import ROOT
 SRC = ROOT / "src" / "ragkeep"
 TESTS = ROOT / "tests"
 BACKEND = SRC / "store" / "sqlite"
-# Only the factory that opens the store named by `store.url` may import a backend.
-MAY_IMPORT_BACKENDS = {SRC / "store" / "__init__.py"}
+POSTGRES = SRC / "store" / "postgres"
+# Only the factory that opens the store named by `store.url`, and the copy between stores
+# (whose backups are SQLite files on every backend), may import a backend.
+MAY_IMPORT_BACKENDS = {SRC / "store" / "__init__.py", SRC / "store" / "transfer.py"}
 
 SQL = re.compile(
     r"\bSELECT\b.*\bFROM\b|\bINSERT\s+(OR\s+\w+\s+)?INTO\b|\bDELETE\s+FROM\b|\bUPDATE\s+\w+\s+SET\b"
@@ -55,7 +58,7 @@ def _code_strings(tree: ast.AST) -> list[str]:
 
 
 def _outside_backend() -> list[Path]:
-    return [p for p in _sources(SRC) if BACKEND not in p.parents]
+    return [p for p in _sources(SRC) if BACKEND not in p.parents and POSTGRES not in p.parents]
 
 
 def test_the_check_sees_the_backends_sql() -> None:
@@ -64,7 +67,11 @@ def test_the_check_sees_the_backends_sql() -> None:
     assert sum(1 for s in backend_sql if SQL.search(s)) > 40
 
 
-def test_sqlite3_and_sql_text_only_in_the_sqlite_backend() -> None:
+def test_no_sqlite3_in_the_postgres_backend() -> None:
+    assert [p for p in _sources(POSTGRES) if "sqlite3" in _imports(ast.parse(p.read_text()))] == []
+
+
+def test_sqlite3_and_sql_text_only_in_the_backends() -> None:
     offenders = []
     for path in _outside_backend():
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -83,7 +90,10 @@ def test_only_the_store_factory_imports_a_backend() -> None:
         str(path.relative_to(ROOT))
         for path in _outside_backend()
         if path not in MAY_IMPORT_BACKENDS
-        and any(m.startswith("ragkeep.store.sqlite") for m in _imports(ast.parse(path.read_text())))
+        and any(
+            m.startswith(("ragkeep.store.sqlite", "ragkeep.store.postgres"))
+            for m in _imports(ast.parse(path.read_text()))
+        )
     ]
     assert offenders == []
 

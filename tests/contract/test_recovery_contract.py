@@ -18,7 +18,7 @@ def test_a_restored_copy_replaces_the_index_under_a_new_state(store: Store, tmp_
     contents = store.copy_to(tmp_path / "copy")
     assert (contents.documents, contents.chunks) == (1, 1)
     assert (contents.generation, contents.state_id) == (store.generation(), store.state_id())
-    assert (contents.model_id, contents.schema_version) == (MODEL, store.schema_version())
+    assert (contents.model_id, contents.schema_version) == (MODEL, store.copy_schema_version())
     put(store, "/later", {"later text": vec(0, 1)})
     seen = {store.state_id(), contents.state_id}
     with store.writer_lock(None):

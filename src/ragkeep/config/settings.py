@@ -251,7 +251,27 @@ class StoreSettings(_Section):
         "",
         description="Which store holds the index: empty for DATA_DIR/ragkeep.db, "
         "sqlite:///NAME.db for another file in the data dir, sqlite:////ABSOLUTE/PATH.db "
-        "for a file anywhere.",
+        "for a file anywhere, postgresql://USER@HOST:PORT/DATABASE for PostgreSQL with "
+        "pgvector (the postgres extra; docs/scale-out.md).",
+    )
+    pool_size: int = Field(
+        8,
+        ge=1,
+        description="PostgreSQL: database connections each process keeps at most (searches "
+        "in flight beyond it wait for one, up to store.connect_timeout_s).",
+    )
+    connect_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="PostgreSQL: how long to wait for the server to accept a connection, or "
+        "for a free connection in the pool, before failing with a clear error.",
+    )
+    hnsw_ef_search: int = Field(
+        100,
+        ge=1,
+        le=1000,
+        description="PostgreSQL: pgvector's hnsw.ef_search when the ann_index flag is on: "
+        "candidates an approximate search looks at (higher: better recall, slower).",
     )
     busy_timeout_ms: int = Field(
         2000, ge=0, description="How long SQLite itself waits for another writer per attempt."

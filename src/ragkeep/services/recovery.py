@@ -108,7 +108,7 @@ class RecoveryService:
         return self.restore(self.shelf.latest_snapshot().id, on_wait)
 
     def _check_compatible(self, manifest: BackupManifest) -> None:
-        ours = self._store.schema_version()
+        ours = self._store.copy_schema_version()
         if manifest.schema_version > ours:
             raise BackupError(
                 f"backup {manifest.id} has schema version {manifest.schema_version}, newer "

@@ -19,7 +19,7 @@ from ragkeep.store.base import (
     StoreReadOnlyError,
 )
 from ragkeep.store.records import ChunkRow, DocumentRow, FileStamp, NewChunk, NewDocument
-from ragkeep.store.url import parse_store_url
+from ragkeep.store.url import parse_store_url, sqlite_path
 
 if TYPE_CHECKING:
     from ragkeep.config.settings import StoreSettings
@@ -53,7 +53,13 @@ def set_aside_damaged(settings: StoreSettings, data_dir: Path) -> Path:
     from ragkeep.store.sqlite.store import DB_FILE_NAME, WRITER_LOCK
     from ragkeep.store.sqlite.writer_lock import WriterLock
 
-    path = parse_store_url(settings.url, data_dir, DB_FILE_NAME).path
+    try:
+        path = sqlite_path(settings.url, data_dir, DB_FILE_NAME)
+    except ValueError:
+        raise StoreError(
+            "a PostgreSQL index is never set aside: `ragkeep restore` replaces its contents "
+            "in place"
+        ) from None
     with WriterLock(path.parent / WRITER_LOCK, settings.writer_timeout_s, 30.0).hold(None):
         return set_aside(path)
 
@@ -77,7 +83,10 @@ def open_store(
     from ragkeep.store.sqlite.store import DB_FILE_NAME, SqliteStore
 
     location = parse_store_url(settings.url, data_dir, DB_FILE_NAME)
-
+    if location.path is None:
+        return _open_postgres(
+            location.url, settings, model_id, dimension, slow_write_s, accept_model_change
+        )
     return SqliteStore(
         location.path,
         model_id=model_id,
@@ -89,5 +98,39 @@ def open_store(
         max_size_mb=settings.max_size_mb,
         slow_write_s=slow_write_s,
         shelf=shelf,
+        accept_model_change=accept_model_change,
+    )
+
+
+def _open_postgres(
+    url: str,
+    settings: StoreSettings,
+    model_id: str,
+    dimension: int,
+    slow_write_s: float,
+    accept_model_change: bool,
+) -> Store:
+    import importlib.util
+
+    missing = [
+        m for m in ("psycopg", "psycopg_pool", "pgvector") if not importlib.util.find_spec(m)
+    ]
+    if missing:
+        raise StoreError(
+            f"store.url names PostgreSQL, which needs the postgres extra ({missing[0]} is "
+            "missing): pip install 'ragkeep[postgres]'"
+        )
+    from ragkeep.store.postgres.store import PostgresStore
+
+    return PostgresStore(
+        url,
+        model_id=model_id,
+        dimension=dimension,
+        pool_size=settings.pool_size,
+        connect_timeout_s=settings.connect_timeout_s,
+        lock_timeout_s=settings.lock_timeout_s,
+        writer_timeout_s=settings.writer_timeout_s,
+        ef_search=settings.hnsw_ef_search,
+        slow_write_s=slow_write_s,
         accept_model_change=accept_model_change,
     )

@@ -18,7 +18,15 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from ragkeep.store.records import ChunkRow, DocumentRow, FileStamp, NewChunk, NewDocument, OrderKey
+from ragkeep.store.records import (
+    ChunkRow,
+    DocumentRow,
+    ExportedDocument,
+    FileStamp,
+    NewChunk,
+    NewDocument,
+    OrderKey,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -263,6 +271,11 @@ class Store(Protocol):
         and writes go on; the copy holds exactly the commits before it started."""
         ...
 
+    def copy_schema_version(self) -> int:
+        """The schema version of the copies `copy_to` writes: the newest `restore_from` reads.
+        (Copies are SQLite index files on every backend, restorable on any of them.)"""
+        ...
+
     def restore_from(self, source: Path, migrate: bool = True) -> int:
         """Replace the whole index by the copy at `source` in one step (readers see the old
         or the new one, never a mix), under a generation and state token no earlier state
@@ -273,6 +286,11 @@ class Store(Protocol):
     def indexed_model(self) -> tuple[str, int]:
         """The (model id, dimension) the stored vectors were made with; differs from
         `model_id` only in a store opened to re-embed."""
+        ...
+
+    def export_document(self, path: str) -> ExportedDocument | None:
+        """A document with its chunks and vectors, as `replace_document` takes them (inside a
+        snapshot, from that snapshot): how an index moves between stores."""
         ...
 
     def chunk_texts(self, after: str, n: int) -> list[tuple[str, str]]:

@@ -78,3 +78,12 @@ class VectorTable:
         """One row per chunk, in `ids` order."""
         out: npt.NDArray[np.float32] = self.matrix[self.rows]
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedDocument:
+    """A document as another store takes it in: no text is re-embedded on the way."""
+
+    document: NewDocument
+    chunks: list[NewChunk]
+    vectors: dict[str, bytes]  # text hash -> the current model's vector

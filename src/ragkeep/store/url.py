@@ -2,7 +2,9 @@
 
 - empty (the default): the SQLite file `ragkeep.db` in the data dir;
 - `sqlite:///NAME.db`: a SQLite file relative to the data dir;
-- `sqlite:////ABSOLUTE/PATH.db`: a SQLite file anywhere (four slashes, as in SQLAlchemy).
+- `sqlite:////ABSOLUTE/PATH.db`: a SQLite file anywhere (four slashes, as in SQLAlchemy);
+- `postgresql://USER:PASSWORD@HOST:PORT/DATABASE`: a PostgreSQL database with pgvector
+  (libpq's URL: `?options=-csearch_path%3DNAME` puts the index in schema NAME).
 """
 
 from __future__ import annotations
@@ -10,26 +12,44 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMES = ("sqlite",)
+SCHEMES = ("sqlite", "postgresql", "postgres")
+_FORMS = (
+    "use sqlite:///NAME.db (in the data dir), sqlite:////absolute/path.db, "
+    "postgresql://user@host:5432/database, or leave it empty for DATA_DIR/ragkeep.db"
+)
 
 
 @dataclass(frozen=True, slots=True)
 class StoreLocation:
-    scheme: str
-    path: Path
+    scheme: str  # "sqlite" or "postgresql"
+    path: Path | None  # the SQLite file
+    url: str  # the PostgreSQL URL, as given
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.scheme == "postgresql"
 
 
 def parse_store_url(url: str, data_dir: Path, default_file: str) -> StoreLocation:
     """The backend and location a URL names; ValueError (with the valid forms) otherwise."""
     if not url:
-        return StoreLocation("sqlite", data_dir / default_file)
+        return StoreLocation("sqlite", data_dir / default_file, "")
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in SCHEMES:
-        raise ValueError(
-            f"unsupported store URL {url!r}; use sqlite:///NAME.db (in the data dir) or "
-            "sqlite:////absolute/path.db, or leave it empty for DATA_DIR/ragkeep.db"
-        )
+        raise ValueError(f"unsupported store URL {url!r}; {_FORMS}")
+    if scheme != "sqlite":
+        if not rest.strip("/"):
+            raise ValueError(f"store URL {url!r} names no server; {_FORMS}")
+        return StoreLocation("postgresql", None, url)
     if not rest.startswith("/") or rest == "/":
         raise ValueError(f"store URL {url!r} names no file; e.g. sqlite:///ragkeep.db")
     path = Path(rest[1:]).expanduser()
-    return StoreLocation(scheme, path if path.is_absolute() else data_dir / path)
+    return StoreLocation(scheme, path if path.is_absolute() else data_dir / path, "")
+
+
+def sqlite_path(url: str, data_dir: Path, default_file: str) -> Path:
+    """The SQLite file `url` names; ValueError for another backend."""
+    location = parse_store_url(url, data_dir, default_file)
+    if location.path is None:
+        raise ValueError(f"store URL {url!r} names no SQLite file")
+    return location.path

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ragkeep.models import Check, DerivedState
 from ragkeep.store.base import EmbedTexts, StoreCorruptError
+from ragkeep.store.checks_common import unreferenced_vectors
 from ragkeep.store.sqlite.errors import derived_full_error
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def run_checks(store: SqliteStore, repair: bool, embed: EmbedTexts) -> list[Chec
     checks.append(_chunk_counts(store, repair))
     checks.append(_orphan_chunks(store, repair))
     checks.append(_missing_vectors(store, embed, repair))
-    checks.append(_unreferenced_vectors(store, repair))
+    checks.append(unreferenced_vectors(store, repair))
     checks.append(_ann_file(store, repair))
     checks.append(_vector_file(store, repair))
     return checks
@@ -208,24 +209,4 @@ def _missing_vectors(store: SqliteStore, embed: EmbedTexts, repair: bool) -> Che
         store.add_vectors({r[0]: matrix[i].tobytes() for i, r in enumerate(rows)})
         check.repaired = True
         check.detail += "; embedded and stored"
-    return check
-
-
-def _unreferenced_vectors(store: SqliteStore, repair: bool) -> Check:
-    unused = store.unreferenced_vectors()
-    name = "no unreferenced vectors"
-    if not unused.count:
-        return Check(name, True, "ok")
-    # Harmless and useful (re-adding their texts needs no embedding): information, never a
-    # failure. Kept up to store.keep_unreferenced_mb.
-    check = Check(
-        name,
-        True,
-        f"{unused.count} vectors ({unused.bytes / 1e6:.1f} MB) no chunk uses, kept for "
-        "re-adding (ragkeep gc removes them)",
-    )
-    if repair:
-        removed = store.collect_garbage()
-        check.repaired = True
-        check.detail = f"{removed.count} unreferenced vectors removed"
     return check

@@ -30,7 +30,14 @@ from ragkeep.store.base import (
     StoreCounts,
     StoreError,
 )
-from ragkeep.store.records import DocumentRow, FileStamp, NewChunk, NewDocument, VectorTable
+from ragkeep.store.records import (
+    DocumentRow,
+    ExportedDocument,
+    FileStamp,
+    NewChunk,
+    NewDocument,
+    VectorTable,
+)
 from ragkeep.store.sqlite.errors import NOTHING_LOST, ErrorContext, data_dir_error, translate
 from ragkeep.store.sqlite.rows import (
     batches,
@@ -652,6 +659,9 @@ class SqliteStore:
         except sqlite3.Error as exc:  # damaged, busy, unreadable: in the store's words
             raise self.typed_error(exc) or BackupError(f"cannot copy {self.path}: {exc}") from exc
 
+    def copy_schema_version(self) -> int:
+        return SCHEMA_VERSION
+
     def restore_from(self, source: Path, migrate: bool = True) -> int:
         """Replace the index by the copy at `source` (the caller holds the writer lock);
         with `migrate`, an older schema is brought up to date first."""
@@ -662,6 +672,43 @@ class SqliteStore:
                 SqliteStore(copy, model_id=self.model_id, dimension=self.dimension).close()
 
         return restore_database(source, self.path, prepare)
+
+    def export_document(self, path: str) -> ExportedDocument | None:
+        with self.read() as c:
+            row = c.execute(
+                "SELECT d.id, d.title, d.size, d.mtime_ns, d.inode, d.content_hash, s.path "
+                "FROM documents d LEFT JOIN sources s ON s.id = d.source_id WHERE d.path = ?",
+                (path,),
+            ).fetchone()
+            if row is None:
+                return None
+            chunks = [
+                NewChunk(*r)
+                for r in c.execute(
+                    "SELECT ordinal, text, text_hash, start, end, page, tokens FROM chunks "
+                    "WHERE doc_id = ? ORDER BY ordinal",
+                    (row[0],),
+                )
+            ]
+            vectors = {
+                str(h): bytes(v)
+                for h, v in c.execute(
+                    "SELECT v.text_hash, v.vector FROM vectors v WHERE v.model_id = ? AND "
+                    "v.text_hash IN (SELECT text_hash FROM chunks WHERE doc_id = ?)",
+                    (self.model_id, row[0]),
+                )
+            }
+        stamp = FileStamp(int(row[2]), int(row[3]), int(row[4]))
+        doc = NewDocument(path, str(row[1]), stamp, str(row[5]), row[6])
+        return ExportedDocument(doc, chunks, vectors)
+
+    def adopt_identity(self, generation: int, state_id: str) -> None:
+        """Take another store's generation and state token (a copy of it just written)."""
+        with self.write() as c:
+            c.executemany(
+                "UPDATE meta SET value = ? WHERE key = ?",
+                [(str(generation), "generation"), (state_id, "state_id")],
+            )
 
     def chunk_texts(self, after: str, n: int) -> list[tuple[str, str]]:
         """Distinct chunk texts as (text hash, text), in hash order, the n after `after`."""

@@ -19,35 +19,20 @@ import errno
 import json
 import logging
 import os
-import shlex
 import socket
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from ragkeep.resources.slow import warn_if_slow
 from ragkeep.store.base import StoreBusyError, StoreReadOnlyError
+from ragkeep.store.lock_owner import LockOwner, command_line
 
 log = logging.getLogger(__name__)
 
 OWNER_SUFFIX = ".owner"
-_COMMAND_CHARS = 200  # a command line long enough to recognise, short enough for one line
-
-
-@dataclass(frozen=True, slots=True)
-class LockOwner:
-    pid: int
-    host: str
-    command: str
-    since: float  # wall-clock time the lock was taken
-    started: str | None = None  # the process's start time (Linux): tells a reused PID apart
-
-    def describe(self) -> str:
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.since))
-        return f"process {self.pid} on {self.host} ({self.command}), writing since {since}"
 
 
 class WriterLock:
@@ -113,7 +98,7 @@ class WriterLock:
         owner = LockOwner(
             pid=os.getpid(),
             host=socket.gethostname(),
-            command=_command_line(),
+            command=command_line(),
             since=time.time(),
             started=_start_time(os.getpid()),
         )
@@ -129,12 +114,6 @@ class WriterLock:
     def _remove_owner(self) -> None:
         with contextlib.suppress(OSError):
             self.owner_path.unlink()
-
-
-def _command_line() -> str:
-    # One line whatever the arguments hold (python -c code spans several).
-    text = " ".join(shlex.join(getattr(sys, "orig_argv", sys.argv)).split())
-    return text if len(text) <= _COMMAND_CHARS else text[: _COMMAND_CHARS - 1] + "…"
 
 
 def _alive(pid: int, started: str | None) -> bool:
