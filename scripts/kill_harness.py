@@ -1,12 +1,17 @@
 """Kill harness: SIGKILL `ragkeep add` at random moments and prove nothing is ever half-done.
 
     python scripts/kill_harness.py --kills 50 [--docs 60] [--seed 1] [--workdir DIR]
+        [--store-urls KILLED CLEAN PROBE]
 
 For each kill point: start `ragkeep add DOCS` in a new process, SIGKILL it after a random
 delay, then check that `ragkeep doctor` passes (integrity, FTS, every document complete or
 absent). Between kills some files are edited, so kills also land in updates. Finally a
 `sync` must complete and the results for a fixed query set must equal those of a clean
 build, exactly. Exit 0 when every check passed.
+
+Every index lives in its data dir's SQLite file, unless --store-urls names three empty stores
+(e.g. PostgreSQL databases with pgvector): the killed index, the clean build it is compared
+with (same backend), and the probe build that times an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
+from ragkeep.config.settings import CONFIG_FILE_NAME
+
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "eval" / "scifact" / "corpus.jsonl"
 QUERIES = [
@@ -33,6 +42,16 @@ QUERIES = [
     "immune response to infection",
     "protein folding",
 ]
+
+
+@dataclass(frozen=True)
+class StoreUrls:
+    """store.url of each index the harness builds ("": the data dir's own SQLite file).
+    Each must be an empty store of its own: a clean build starts from nothing."""
+
+    killed: str = ""
+    clean: str = ""
+    probe: str = ""
 
 
 @dataclass
@@ -63,6 +82,13 @@ def cli(data: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     if check and proc.returncode != 0:
         raise RuntimeError(f"ragkeep {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
     return proc
+
+
+def use_store(data: Path, url: str) -> None:
+    """Make every `ragkeep --data-dir DATA` keep its index at `url`: the data dir's config."""
+    if url:
+        data.mkdir(parents=True, exist_ok=True)
+        (data / CONFIG_FILE_NAME).write_text(tomli_w.dumps({"store": {"url": url}}))
 
 
 def write_corpus(docs: Path, count: int) -> None:
@@ -116,13 +142,17 @@ def document_count(data: Path) -> int:
     return int(json.loads(cli(data, "status", "--json").stdout)["documents"])
 
 
-def run_harness(kills: int, docs_count: int, seed: int, workdir: Path) -> HarnessResult:
+def run_harness(
+    kills: int, docs_count: int, seed: int, workdir: Path, stores: StoreUrls = StoreUrls()
+) -> HarnessResult:
     rng = random.Random(seed)
     docs, data = workdir / "docs", workdir / "data"
+    probe, clean = workdir / "probe", workdir / "clean"
+    for directory, url in ((data, stores.killed), (clean, stores.clean), (probe, stores.probe)):
+        use_store(directory, url)
     write_corpus(docs, docs_count)
     result = HarnessResult()
     # Measure how long an uninterrupted build takes, to spread kills over its whole length.
-    probe = workdir / "probe"
     started = time.monotonic()
     cli(probe, "add", str(docs))
     full = time.monotonic() - started
@@ -152,7 +182,6 @@ def run_harness(kills: int, docs_count: int, seed: int, workdir: Path) -> Harnes
     if final.returncode != 0:
         result.failures.append(f"final sync exited {final.returncode}: {final.stderr}")
         return result
-    clean = workdir / "clean"
     cli(clean, "add", str(docs))
     if document_count(data) != docs_count:
         result.failures.append(f"{document_count(data)} documents after sync, not {docs_count}")
@@ -166,10 +195,18 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=60)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--store-urls",
+        nargs=3,
+        metavar=("KILLED", "CLEAN", "PROBE"),
+        default=["", "", ""],
+        help="three empty stores (store.url), e.g. PostgreSQL databases with pgvector",
+    )
     args = parser.parse_args()
+    stores = StoreUrls(*args.store_urls)
     with tempfile.TemporaryDirectory(prefix="ragkeep-kill-") as tmp:
         workdir = args.workdir or Path(tmp)
-        result = run_harness(args.kills, args.docs, args.seed, workdir)
+        result = run_harness(args.kills, args.docs, args.seed, workdir, stores)
     print(json.dumps({"kills": result.kills, "killed_mid_ingest": result.killed_mid_ingest,
                       "failures": result.failures, "consistent": result.ok,
                       "divergence": result.divergence, "converged": result.converged},

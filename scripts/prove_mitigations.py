@@ -41,6 +41,7 @@ FS = "tests/test_first_hour_search.py::"
 MIG = "tests/sqlite/test_sqlite_migration_rollback.py::"
 REC = "tests/test_recovery.py::"
 BAK = "tests/sqlite/test_sqlite_backup.py::"
+PG = "tests/postgres/test_postgres_store.py::"
 
 MUTATIONS = [
     Mutation(
@@ -760,6 +761,67 @@ MUTATIONS = [
         "    shutil.rmtree(work, ignore_errors=True)\n    try:\n        try:",
         "    try:\n        try:",
         "tests/sqlite/test_sqlite_backup_kill.py::test_kill_during_restore[8]",
+    ),
+    # issue 15: the PostgreSQL backend (docs/scale-out.md)
+    Mutation(
+        "postgres: every search reads the generation in its own snapshot",
+        "store/postgres/snapshot.py",
+        "            self._meta = generation_and_state(self.conn)",
+        "            self._meta = self._store.__dict__.setdefault("
+        "'m', generation_and_state(self.conn))",
+        "tests/postgres/test_multi_server.py",
+    ),
+    Mutation(
+        "postgres: writers wait for the advisory lock",
+        "store/postgres/writer_lock.py",
+        "            if not _try_lock(conn):",
+        "            if False:",
+        "tests/test_concurrency.py::test_a_second_writer_waits_instead_of_failing[postgresql]",
+    ),
+    Mutation(
+        "postgres: a document's change is one transaction",
+        "store/postgres/connections.py",
+        '        with self._transaction("BEGIN", True, (ms, kept)) as c:',
+        '        with self._transaction("SELECT 1", True, (ms, kept)) as c:',
+        "tests/contract/test_store_contract.py::test_replace_is_atomic_and_bumps_generation"
+        "[postgresql]",
+    ),
+    Mutation(
+        "postgres: a search reads one snapshot (repeatable read)",
+        "store/postgres/connections.py",
+        '"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"',
+        '"BEGIN READ ONLY"',
+        "tests/contract/test_store_contract.py::test_a_snapshot_does_not_see_later_commits"
+        "[postgresql]",
+    ),
+    Mutation(
+        "postgres: BM25 totals follow every write",
+        "store/postgres/store.py",
+        '"UPDATE lexical_totals SET chunks = chunks + %s, terms = terms + %s",',
+        '"UPDATE lexical_totals SET chunks = chunks + 0 * %s, terms = terms + 0 * %s",',
+        PG + "test_bm25_scores_as_sqlite_fts5_does",
+    ),
+    Mutation(
+        "postgres: a phrase's terms stand side by side",
+        "store/postgres/lexical.py",
+        'follows = " AND ".join(f"s.pos + {i} = ANY(p{i}.positions)"',
+        'follows = " AND ".join(f"s.pos + {i} > 0 OR true"',
+        "tests/contract/test_retrieval_contract.py::test_required_phrases_bind_every_hit"
+        "[postgresql]",
+    ),
+    Mutation(
+        "postgres: doctor rebuilds postings from the chunk texts",
+        "store/postgres/checks.py",
+        "                _rebuild_postings(c, chunk_id)",
+        "                pass",
+        PG + "test_doctor_finds_and_repairs_broken_postings_and_totals",
+    ),
+    Mutation(
+        "migrate: never into an index that is not empty",
+        "store/transfer.py",
+        "    if target.counts().documents:",
+        "    if False:",
+        PG + "test_migrate_copies_both_ways_and_verifies",
     ),
 ]
 

@@ -37,7 +37,7 @@ echo "smoke: installing ragkeep (no extras) into $VENV"
 (cd "$ROOT" && "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile .)
 
 # The point of the test: the optional `ann` and `mcp` extras are really absent.
-for module in usearch mcp; do
+for module in usearch mcp psycopg; do
     if (cd "$TMP" && "$VENV/bin/python" -c "import $module" 2>/dev/null); then
         echo "smoke: $module is importable in $VENV: this is not a plain install" >&2
         exit 1
@@ -108,26 +108,31 @@ done
 check reembed --json
 check monitor --count 1 --interval 0.1  # the local index's dashboard: rich only, no extra
 
-# check_needs_extra: `ragkeep mcp` without its extra exits 2 with one line on stderr naming
-# the extra, nothing on stdout and no traceback. stdin is empty, so a server that did start
-# by mistake would stop at once instead of waiting for a client.
+# check_needs_extra: a command that needs a missing extra (`ragkeep mcp`, a PostgreSQL
+# store.url) exits 2 with one line on stderr naming the extra, nothing on stdout and no
+# traceback. stdin is empty, so a server that did start by mistake would stop at once
+# instead of waiting for a client.
 check_needs_extra() {
+    local extra=$1 label=$2
+    shift 2
     local rc=0
-    (cd "$TMP" && "${RK[@]}" mcp) </dev/null >"$TMP/stdout" 2>"$TMP/stderr" || rc=$?
-    local label="ragkeep mcp (no extra)" problem=""
+    (cd "$TMP" && "${RK[@]}" "$@") </dev/null >"$TMP/stdout" 2>"$TMP/stderr" || rc=$?
+    local problem=""
     if [[ $rc -ne 2 ]]; then
         problem="exit status $rc, expected 2"
     elif grep -q "Traceback" "$TMP/stdout" "$TMP/stderr"; then
         problem="traceback"
     elif [[ -s "$TMP/stdout" ]]; then
         problem="output on stdout"
-    elif [[ $(wc -l <"$TMP/stderr") -ne 1 ]] || ! grep -qF "pip install 'ragkeep[mcp]'" "$TMP/stderr"; then
-        problem="stderr is not one line naming the mcp extra"
+    elif [[ $(wc -l <"$TMP/stderr") -ne 1 ]] || ! grep -qF "pip install 'ragkeep[$extra]'" "$TMP/stderr"; then
+        problem="stderr is not one line naming the $extra extra"
     fi
-    report "$label" "$problem" "ragkeep mcp"
+    report "$label (no extra)" "$problem" "ragkeep $*"
 }
 
-check_needs_extra
+check_needs_extra mcp "ragkeep mcp" mcp
+check_needs_extra postgres "ragkeep status on PostgreSQL" \
+    --set store.url=postgresql://nobody@127.0.0.1:1/none status
 
 # check_serve: `ragkeep serve` (no extra needed) starts, becomes ready, answers a search over
 # HTTP, and stops on SIGTERM with exit 0 and no traceback.

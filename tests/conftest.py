@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -252,3 +252,41 @@ def postgres_db(postgres_url: str) -> Iterator[str]:
     """The URL of a database of this test's own: empty but for pgvector."""
     with new_postgres_db(postgres_url) as url:
         yield url
+
+
+# -- whole data dirs on every backend: each names its store in its config.toml ---------------
+
+
+@dataclass
+class BackendStores:
+    """New empty stores of one backend, one for each data dir a test builds."""
+
+    backend: str
+    admin_url: str | None  # the PostgreSQL server's; None for SQLite
+    stack: ExitStack
+
+    def new_url(self) -> str:
+        """The store.url of a new empty store: "" (the data dir's own SQLite file, the default)
+        or a new database, dropped after the test."""
+        if self.admin_url is None:
+            return ""
+        return self.stack.enter_context(new_postgres_db(self.admin_url))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_stores(request: pytest.FixtureRequest) -> Iterator[BackendStores]:
+    admin = str(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else None
+    with ExitStack() as stack:
+        yield BackendStores(request.param, admin, stack)
+
+
+def use_store(data_dir: Path, url: str) -> Path:
+    """Make every process that opens `data_dir` (Keep, the CLI, workers) keep its index at
+    `url`, by the data dir's config.toml; "" leaves the default (no file written)."""
+    if url:
+        import tomli_w
+
+        from ragkeep.config.settings import CONFIG_FILE_NAME
+
+        write(data_dir / CONFIG_FILE_NAME, tomli_w.dumps({"store": {"url": url}}))
+    return data_dir

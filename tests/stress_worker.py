@@ -1,5 +1,6 @@
 """One process of the stress test: THREADS threads share one Keep, each doing OPS random
-operations (write+add, delete+remove, search, sync) on files it owns.
+operations (write+add, delete+remove, search, sync) on files it owns. Every search also
+checks that its snapshot holds no document in part (a reader sees a whole version or none).
 
     python tests/stress_worker.py DATA DOCS PROCESS_ID THREADS OPS SEED
 
@@ -16,6 +17,17 @@ import threading
 from pathlib import Path
 
 from ragkeep import Keep
+
+
+def half_written(keep: Keep) -> list[str]:
+    """The documents that, in one snapshot, have other than the chunks they record."""
+    with keep.store.snapshot() as snap:  # store reads nest in the snapshot's transaction
+        return [
+            f"{d.path}: {len(found)} of {d.chunk_count} chunks"
+            for d in keep.store.documents()
+            if len(found := snap.document_chunks(d.path)) != d.chunk_count
+        ]
+
 
 WORDS = ["tide", "reef", "coral", "kelp", "current", "salt", "shore", "wave", "drift"]
 
@@ -52,6 +64,9 @@ def main() -> None:
                 elif r < 0.9:
                     q = " ".join(rng.choices(WORDS, k=2))
                     keep.search(q, 5, rng.choice(["bm25", "dense", "hybrid"]))
+                    torn = half_written(keep)
+                    if torn:
+                        raise AssertionError(f"a snapshot holds half a document: {torn}")
                 else:
                     keep.sync()
             except Exception as exc:  # every error is a failure of the test

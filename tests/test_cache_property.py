@@ -1,12 +1,15 @@
 """Stateful property: with caching on, every search returns exactly what it returns with caching
 off, across random adds, updates, deletes, syncs, searches and settings changes — starting
-from either fusion method (score and reciprocal-rank), so both fused paths are exercised."""
+from either fusion method (score and reciprocal-rank), so both fused paths are exercised; on
+every backend (on PostgreSQL, each example gets a new database, as each gets a new data dir)."""
 
 from __future__ import annotations
 
 import functools
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,8 @@ from hypothesis.stateful import (
 )
 
 from ragkeep import Keep
+
+from conftest import BACKENDS, new_postgres_db
 
 VOCAB = ["owl", "heron", "otter", "river", "night", "hunts", "fish", "nest", "reed", "marsh"]
 NAMES = ["a.md", "b.txt", "c.md", "d.txt"]
@@ -37,10 +42,21 @@ SETTINGS: list[dict[str, Any]] = [
 ]
 
 
+# A new empty store for one example: its store.url ("": the data dir's own SQLite file).
+NewStore = Callable[[], AbstractContextManager[str]]
+
+
+@contextmanager
+def _sqlite_store() -> Iterator[str]:
+    yield ""
+
+
 class CachedEqualsUncached(RuleBasedStateMachine):
-    def __init__(self, fusion: str) -> None:
+    def __init__(self, fusion: str, new_store: NewStore) -> None:
         super().__init__()
         self.fusion = fusion
+        self.resources = ExitStack()
+        self.store_url = self.resources.enter_context(new_store())
         self.root = Path(tempfile.mkdtemp(prefix="ragkeep-prop-"))
         self.docs = self.root / "docs"
         self.docs.mkdir()
@@ -52,6 +68,8 @@ class CachedEqualsUncached(RuleBasedStateMachine):
     def _open(self, overrides: dict[str, Any]) -> None:
         self._close()
         overrides = {"search.fusion": self.fusion, **overrides}
+        if self.store_url:
+            overrides["store.url"] = self.store_url
         self.cached = Keep(self.data, overrides=overrides)
         self.plain = Keep(self.data, overrides={**overrides, "flags.caching": False})
 
@@ -118,8 +136,9 @@ class CachedEqualsUncached(RuleBasedStateMachine):
             self._check(*self.last_search)
 
     def teardown(self) -> None:
-        self._close()
-        shutil.rmtree(self.root, ignore_errors=True)
+        with self.resources:  # the store goes last, also when closing a Keep fails
+            self._close()
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 _common = {
@@ -131,19 +150,26 @@ _common = {
 }
 
 
+@pytest.fixture(params=BACKENDS)
+def new_store(request: pytest.FixtureRequest) -> NewStore:
+    if request.param == "postgresql":
+        return functools.partial(new_postgres_db, str(request.getfixturevalue("postgres_url")))
+    return _sqlite_store
+
+
 # The example budget is split between the fusions: the suite takes no longer than before.
 @pytest.mark.parametrize("fusion", FUSIONS)
-def test_caching_never_changes_results(fusion: str) -> None:
+def test_caching_never_changes_results(fusion: str, new_store: NewStore) -> None:
     run_state_machine_as_test(
-        functools.partial(CachedEqualsUncached, fusion),
+        functools.partial(CachedEqualsUncached, fusion, new_store),
         settings=settings(max_examples=200 // len(FUSIONS), **_common),
     )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fusion", FUSIONS)
-def test_caching_never_changes_results_long(fusion: str) -> None:
+def test_caching_never_changes_results_long(fusion: str, new_store: NewStore) -> None:
     run_state_machine_as_test(
-        functools.partial(CachedEqualsUncached, fusion),
+        functools.partial(CachedEqualsUncached, fusion, new_store),
         settings=settings(max_examples=2000 // len(FUSIONS), **_common),
     )

@@ -1,5 +1,6 @@
 """Many readers and writers, threads and processes: no errors, no "database is locked", and
-the final index is exactly what the committed operations imply."""
+the final index is exactly what the committed operations imply; on every backend (each data
+dir names its store in its config.toml, so worker processes and the CLI use it too)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 
 from ragkeep import Keep
 
-from conftest import run_cli, write
+from conftest import BackendStores, run_cli, use_store, write
 
 HERE = Path(__file__).resolve().parent
 
@@ -27,8 +28,8 @@ def _chunks_by_path(data: Path) -> dict[str, list[str]]:
         }
 
 
-def _stress(tmp_path: Path, processes: int, threads: int, ops: int) -> None:
-    docs, data = tmp_path / "docs", tmp_path / "data"
+def _stress(tmp_path: Path, backend: BackendStores, processes: int, threads: int, ops: int) -> None:
+    docs, data = tmp_path / "docs", use_store(tmp_path / "data", backend.new_url())
     docs.mkdir()
     write(docs / "seed.txt", "The harbour wall shelters the boats from the waves.")
     with Keep(data) as keep:
@@ -70,7 +71,7 @@ def _stress(tmp_path: Path, processes: int, threads: int, ops: int) -> None:
             assert Path(path).exists() == (content is not None)
     doctor = run_cli("doctor", "--json", data_dir=data)
     assert doctor.code == 0, doctor.stdout
-    clean = tmp_path / "clean"
+    clean = use_store(tmp_path / "clean", backend.new_url())  # same backend, a store of its own
     with Keep(clean) as keep:
         keep.add([docs])
     indexed = {Path(p).name: texts for p, texts in _chunks_by_path(data).items()}
@@ -85,17 +86,21 @@ def _stress(tmp_path: Path, processes: int, threads: int, ops: int) -> None:
                 assert "".join(indexed[Path(path).name]).startswith(content.split(":")[0])
 
 
-def test_a_thousand_mixed_operations_from_eight_threads_in_two_processes(tmp_path: Path) -> None:
-    _stress(tmp_path, processes=2, threads=4, ops=125)
+def test_a_thousand_mixed_operations_from_eight_threads_in_two_processes(
+    tmp_path: Path, backend_stores: BackendStores
+) -> None:
+    _stress(tmp_path, backend_stores, processes=2, threads=4, ops=125)
 
 
 @pytest.mark.slow
-def test_stress_long(tmp_path: Path) -> None:
-    _stress(tmp_path, processes=3, threads=6, ops=300)
+def test_stress_long(tmp_path: Path, backend_stores: BackendStores) -> None:
+    _stress(tmp_path, backend_stores, processes=3, threads=6, ops=300)
 
 
-def test_a_second_writer_waits_instead_of_failing(tmp_path: Path) -> None:
-    docs, data = tmp_path / "docs", tmp_path / "data"
+def test_a_second_writer_waits_instead_of_failing(
+    tmp_path: Path, backend_stores: BackendStores
+) -> None:
+    docs, data = tmp_path / "docs", use_store(tmp_path / "data", backend_stores.new_url())
     write(docs / "a.txt", "Lighthouses use Fresnel lenses.")
     with Keep(data) as first, Keep(data) as second:
         waited = threading.Event()
@@ -109,8 +114,10 @@ def test_a_second_writer_waits_instead_of_failing(tmp_path: Path) -> None:
         assert not t.is_alive() and second.status().documents == 1
 
 
-def test_searches_keep_answering_during_an_ingest(tmp_path: Path) -> None:
-    docs, data = tmp_path / "docs", tmp_path / "data"
+def test_searches_keep_answering_during_an_ingest(
+    tmp_path: Path, backend_stores: BackendStores
+) -> None:
+    docs, data = tmp_path / "docs", use_store(tmp_path / "data", backend_stores.new_url())
     write(docs / "first.txt", "Oystercatchers probe the mud for worms.")
     with Keep(data) as keep:
         keep.add([docs])

@@ -1,4 +1,5 @@
-"""SIGKILL at random moments: the index stays consistent and converges to a clean build."""
+"""SIGKILL at random moments: the index stays consistent and converges to a clean build, on
+every backend (the clean build is of the same backend, in a store of its own)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+
+from conftest import BackendStores
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,10 +27,18 @@ def _harness() -> ModuleType:
     return module
 
 
-def test_ten_random_kills(tmp_path: Path) -> None:
+def _stores(harness: ModuleType, backend: BackendStores) -> Any:
+    """The killed index, its clean build and the timing probe: three new stores."""
+    return harness.StoreUrls(backend.new_url(), backend.new_url(), backend.new_url())
+
+
+def test_ten_random_kills(tmp_path: Path, backend_stores: BackendStores) -> None:
     """After every kill: doctor passes, every document complete or absent; then a sync
     finishes the rest, and the fixed queries answer exactly as a clean build does."""
-    result = _harness().run_harness(kills=10, docs_count=40, seed=3, workdir=tmp_path)
+    harness = _harness()
+    result = harness.run_harness(
+        kills=10, docs_count=40, seed=3, workdir=tmp_path, stores=_stores(harness, backend_stores)
+    )
     assert result.ok, result.failures
     assert result.converged, result.divergence
     assert result.kills == 10
@@ -34,7 +46,12 @@ def test_ten_random_kills(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_fifty_random_kills_converge_to_a_clean_build(tmp_path: Path) -> None:
-    result = _harness().run_harness(kills=50, docs_count=60, seed=11, workdir=tmp_path)
+def test_fifty_random_kills_converge_to_a_clean_build(
+    tmp_path: Path, backend_stores: BackendStores
+) -> None:
+    harness = _harness()
+    result = harness.run_harness(
+        kills=50, docs_count=60, seed=11, workdir=tmp_path, stores=_stores(harness, backend_stores)
+    )
     assert result.ok, result.failures
     assert result.converged, result.divergence

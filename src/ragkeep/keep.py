@@ -27,7 +27,7 @@ from ragkeep.services import (
     RecoveryService,
 )
 from ragkeep.services.recovery import backups_dir
-from ragkeep.store import DenseOptions, open_store
+from ragkeep.store import DenseOptions, Store, open_store
 from ragkeep.store.backups import BackupShelf
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     )
     from ragkeep.models.health import HealthReport
     from ragkeep.observability.collector import KeepCollector
+    from ragkeep.services.migration import MigrationService
 
 __all__ = ["Keep"]
 
@@ -165,6 +166,21 @@ class Keep:
         from ragkeep.observability.collector import KeepCollector
 
         return KeepCollector(self)
+
+    @functools.cached_property
+    def migration(self) -> MigrationService:
+        """`ragkeep migrate`: copy this index to another store (loaded on first use)."""
+        from ragkeep.services.migration import MigrationService
+
+        queries = self.settings.backup.validation_queries
+        return MigrationService(self.store, self.embedder, self._open_other_store, queries)
+
+    def _open_other_store(self, url: str) -> Store:
+        """The store `url` names, for this index's model (creating it): `migrate`'s target."""
+        settings = self.settings.store.model_copy(update={"url": url})
+        return open_store(
+            settings, self.data_dir, model_id=self.store.model_id, dimension=self.store.dimension
+        )
 
     def embedder(self) -> Embedder:
         """The process-wide embedder for these settings, loaded on first use."""

@@ -20,6 +20,7 @@ from ragkeep.cli import (
     health_command,
     log_level_command,
     mcp_command,
+    migrate_command,
     monitor_command,
     output,
     recovery_command,
@@ -700,6 +701,7 @@ def config_show(json_: JsonOpt = False) -> None:
 
 # After the commands above, so `--help` lists them first.
 recovery_command.register(app)
+migrate_command.register(app)
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     )
     from ragkeep.models.backups import BackupEntry, ReembedReport
     from ragkeep.models.health import HealthReport
+    from ragkeep.models.migration import MigrationReport
 
 
 # rich is imported on first use: `--json` output (what scripts read) never pays for it.
@@ -543,6 +544,23 @@ def reembed(report: ReembedReport) -> None:
         f"re-embedded {report.texts} chunk text(s) with {report.model_after} (generation "
         f"{report.generation}); snapshot {snapshot} holds the index as it was "
         "(`ragkeep rollback` returns to it)"
+    )
+
+
+def migration(report: MigrationReport) -> None:
+    for check in report.verification.checks:
+        mark = "[green]ok[/]" if check.ok else "[red]FAIL[/]"
+        _out().print(f"{mark:>16} {escape(check.name)}: {escape(check.detail)}")
+    if not report.ok:
+        error(
+            f"the copy in {report.target} does not answer as the index does: "
+            f"{report.verification.failures()}; the index itself is unchanged"
+        )
+        return
+    info(
+        f"copied {report.documents} document(s), {report.chunks} chunk(s) (generation "
+        f"{report.generation}) from {report.source} to {report.target} in "
+        f"{report.seconds:.1f}s; set store.url = {report.target_url!r} to use the copy"
     )
 
 

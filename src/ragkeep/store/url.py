@@ -53,3 +53,14 @@ def sqlite_path(url: str, data_dir: Path, default_file: str) -> Path:
     if location.path is None:
         raise ValueError(f"store URL {url!r} names no SQLite file")
     return location.path
+
+
+def without_password(url: str) -> str:
+    """The URL as it may be shown: a password in it replaced by ***."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()

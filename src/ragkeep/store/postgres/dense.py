@@ -67,7 +67,7 @@ class PgDense:
 
     def _ann_ready(self) -> bool:
         row = self._conn.execute(
-            "SELECT (SELECT count(*) FROM chunks) >= %s AND EXISTS "
+            "SELECT (SELECT chunks FROM lexical_totals) >= %s AND EXISTS "
             "(SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = %s)",
             (self._options.ann_min_vectors, hnsw_index_name(self._model_id, self._dimension)),
         ).fetchone()
