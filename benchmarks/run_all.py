@@ -41,6 +41,9 @@ def main() -> None:
     run(str(HERE / "bench_metrics.py"))
     run(str(HERE / "bench_sync.py"), *limit)
     run(str(HERE / "bench_backup.py"), *limit)  # copies the SciFact index (or builds N docs)
+    if not args.limit:  # both start their own PostgreSQL; bench_postgres needs the full index
+        run(str(HERE / "bench_postgres.py"))
+    run(str(HERE / "bench_servers.py"))
     print(f"results in {RESULTS}")
 
 
