@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -86,11 +86,7 @@ def postgres_server(url: str) -> Iterator[str]:
     if url:
         yield url
         return
-    spec = importlib.util.spec_from_file_location("pg_server", ROOT / "scripts/postgres_server.py")
-    assert spec is not None and spec.loader is not None
-    server = importlib.util.module_from_spec(spec)
-    sys.modules["pg_server"] = server
-    spec.loader.exec_module(server)
+    server = _server_module()
     directory = Path(tempfile.mkdtemp(prefix="ragkeep-bench-pg-"))
     try:
         yield server.start(directory)
@@ -99,22 +95,21 @@ def postgres_server(url: str) -> Iterator[str]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-@contextmanager
-def new_database(admin: str) -> Iterator[str]:
-    import psycopg
-    from psycopg import sql
+def _server_module() -> Any:
+    """scripts/postgres_server.py (a script, not a package), imported once."""
+    if "pg_server" not in sys.modules:
+        path = ROOT / "scripts/postgres_server.py"
+        spec = importlib.util.spec_from_file_location("pg_server", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["pg_server"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["pg_server"]
 
-    name = f"bench_{int(time.time() * 1000)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = admin.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION vector")
-    try:
-        yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+def new_database(admin: str) -> AbstractContextManager[str]:
+    """A new database with pgvector on the server, dropped afterwards."""
+    return _server_module().temporary_database(admin, "bench")  # type: ignore[no-any-return]
 
 
 def postgres_versions(admin: str) -> dict[str, str]:

@@ -20,6 +20,7 @@ import fcntl
 import importlib.util
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import stat
@@ -31,6 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
@@ -131,6 +133,23 @@ def status(directory: Path | str) -> str | None:
     layout = Layout(Path(directory).resolve())
     port = _running_port(layout) if layout.root.is_dir() else None
     return None if port is None else _url(port, DATABASE)
+
+
+@contextmanager
+def temporary_database(admin_url: str, prefix: str = "t") -> Iterator[str]:
+    """A new empty database with pgvector on `admin_url`'s server (a superuser URL), for one
+    test or benchmark; dropped, whoever is still connected, on exit."""
+    name = f"{prefix}_{secrets.token_hex(8)}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = urlsplit(admin_url)._replace(path=f"/{name}").geturl()
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION vector")
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def bin_dir() -> Path:

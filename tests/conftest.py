@@ -7,18 +7,16 @@ import ctypes
 import importlib.util
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -228,23 +226,9 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-@contextmanager
-def new_postgres_db(admin_url: str) -> Iterator[str]:
+def new_postgres_db(admin_url: str) -> AbstractContextManager[str]:
     """A new empty database with pgvector on `admin_url`'s server; dropped on exit."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"t_{secrets.token_hex(8)}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = urlsplit(admin_url)._replace(path=f"/{name}").geturl()
-    try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION vector")
-        yield url
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    return postgres_server_module().temporary_database(admin_url)  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from ragkeep.models import DocumentInfo
 
 OrderKey = tuple[str, int]  # (document path, chunk ordinal): where a chunk lives
 
@@ -30,6 +33,33 @@ class DocumentRow:
     content_hash: str
     chunk_count: int
     indexed_at: float
+
+    @classmethod
+    def from_row(cls, r: Sequence[Any]) -> DocumentRow:
+        """From (id, path, title, size, mtime_ns, inode, content_hash, chunk_count,
+        indexed_at), the columns every backend selects."""
+        return cls(
+            id=int(r[0]),
+            path=str(r[1]),
+            title=str(r[2]),
+            stamp=FileStamp(size=int(r[3]), mtime_ns=int(r[4]), inode=int(r[5])),
+            content_hash=str(r[6]),
+            chunk_count=int(r[7]),
+            indexed_at=float(r[8]),
+        )
+
+    def info(self) -> DocumentInfo:
+        """What `ragkeep list` and the API show of it."""
+        from ragkeep.models import DocumentInfo
+
+        return DocumentInfo(
+            doc_id=self.id,
+            path=self.path,
+            title=self.title,
+            size=self.stamp.size,
+            chunks=self.chunk_count,
+            indexed_at=self.indexed_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -288,27 +288,15 @@ class PostgresStore:
             row = c.execute(
                 f"SELECT {_DOC_COLUMNS} FROM documents WHERE path = %s", (path,)
             ).fetchone()
-        return _doc_row(row) if row else None
+        return DocumentRow.from_row(row) if row else None
 
     def documents(self) -> list[DocumentRow]:
         with self.read() as c:
             rows = c.execute(f"SELECT {_DOC_COLUMNS} FROM documents ORDER BY path").fetchall()
-        return [_doc_row(r) for r in rows]
+        return [DocumentRow.from_row(r) for r in rows]
 
     def document_infos(self) -> list[DocumentInfo]:
-        from ragkeep.models import DocumentInfo
-
-        return [
-            DocumentInfo(
-                doc_id=d.id,
-                path=d.path,
-                title=d.title,
-                size=d.stamp.size,
-                chunks=d.chunk_count,
-                indexed_at=d.indexed_at,
-            )
-            for d in self.documents()
-        ]
+        return [d.info() for d in self.documents()]
 
     def missing_vectors(self, hashes: Iterable[str]) -> set[str]:
         wanted = set(hashes)
@@ -747,18 +735,6 @@ def _source_id(c: psycopg.Connection[Any], source_path: str | None) -> int | Non
         return None
     row = c.execute("SELECT id FROM sources WHERE path = %s", (source_path,)).fetchone()
     return int(row[0]) if row else None
-
-
-def _doc_row(r: Sequence[Any]) -> DocumentRow:
-    return DocumentRow(
-        id=int(r[0]),
-        path=str(r[1]),
-        title=str(r[2]),
-        stamp=FileStamp(size=int(r[3]), mtime_ns=int(r[4]), inode=int(r[5])),
-        content_hash=str(r[6]),
-        chunk_count=int(r[7]),
-        indexed_at=float(r[8]),
-    )
 
 
 def _literal(conn: psycopg.Connection[Any], value: str) -> str:

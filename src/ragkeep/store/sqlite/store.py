@@ -488,27 +488,15 @@ class SqliteStore:
             row = c.execute(
                 f"SELECT {_DOC_COLUMNS} FROM documents WHERE path = ?", (path,)
             ).fetchone()
-        return _doc_row(row) if row else None
+        return DocumentRow.from_row(row) if row else None
 
     def documents(self) -> list[DocumentRow]:
         with self.read() as c:
             rows = c.execute(f"SELECT {_DOC_COLUMNS} FROM documents ORDER BY path").fetchall()
-        return [_doc_row(r) for r in rows]
+        return [DocumentRow.from_row(r) for r in rows]
 
     def document_infos(self) -> list[DocumentInfo]:
-        from ragkeep.models import DocumentInfo
-
-        return [
-            DocumentInfo(
-                doc_id=d.id,
-                path=d.path,
-                title=d.title,
-                size=d.stamp.size,
-                chunks=d.chunk_count,
-                indexed_at=d.indexed_at,
-            )
-            for d in self.documents()
-        ]
+        return [d.info() for d in self.documents()]
 
     def missing_vectors(self, hashes: Iterable[str]) -> set[str]:
         wanted = set(hashes)
@@ -882,18 +870,6 @@ def _source_id(c: sqlite3.Connection, source_path: str | None) -> int | None:
         return None
     row = c.execute("SELECT id FROM sources WHERE path = ?", (source_path,)).fetchone()
     return int(row[0]) if row else None
-
-
-def _doc_row(r: Sequence[object]) -> DocumentRow:
-    return DocumentRow(
-        id=int(r[0]),  # type: ignore[call-overload]
-        path=str(r[1]),
-        title=str(r[2]),
-        stamp=FileStamp(size=int(r[3]), mtime_ns=int(r[4]), inode=int(r[5])),  # type: ignore[call-overload]
-        content_hash=str(r[6]),
-        chunk_count=int(r[7]),  # type: ignore[call-overload]
-        indexed_at=float(r[8]),  # type: ignore[arg-type]
-    )
 
 
 def _split_sql(script: str) -> list[str]:
