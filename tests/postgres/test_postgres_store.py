@@ -182,3 +182,22 @@ def test_a_dense_query_sees_only_the_indexed_model(postgres_db: str) -> None:
     with store.snapshot() as snap:
         assert snap.dense.search(query(1), 3).ranking[0][1] == pytest.approx(1.0)
     store.close()
+
+
+def test_the_ann_index_flag_builds_pgvector_hnsw(postgres_db: str, tmp_path: Path) -> None:
+    from ragkeep import Keep
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, text in enumerate(_corpus(20)):
+        (docs / f"d{i:02}.txt").write_text(text, encoding="utf-8")
+    overrides = {"store.url": postgres_db, "search.ann_min_vectors": 0}
+    with Keep(tmp_path / "exact", overrides=overrides) as keep:
+        keep.add([docs])
+        exact = [h.path for h in keep.search("bone density", 5, "dense")]
+    with Keep(tmp_path / "ann", overrides={**overrides, "flags.ann_index": True}) as keep:
+        approximate = [h.path for h in keep.search("bone density", 5, "dense")]
+    with psycopg.connect(postgres_db) as conn:
+        indexes = conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'vectors'")
+        assert any("hnsw" in str(r[0]) for r in indexes)
+    assert len(set(exact) & set(approximate)) >= 4

@@ -125,6 +125,8 @@ def test_enabling_the_flag_without_usearch_is_refused(monkeypatch: pytest.Monkey
     with pytest.raises(FlagError, match=r"ragkeep\[ann\]"):
         check_requirements({"ann_index": True})
     check_requirements({"ann_index": False})
+    # PostgreSQL's HNSW is pgvector's, inside the database: no package to install.
+    check_requirements({"ann_index": True}, "postgresql")
 
 
 def test_doctor_deletes_a_damaged_ann_file_when_usearch_is_missing(

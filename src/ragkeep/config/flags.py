@@ -23,6 +23,7 @@ class FlagSpec:
     requires: tuple[str, ...] = ()
     module: str | None = None  # a Python package the feature needs (an optional extra)
     extra: str | None = None
+    module_backends: tuple[str, ...] = ("sqlite", "postgresql")  # stores that need `module`
 
 
 def declare(*specs: FlagSpec) -> dict[str, FlagSpec]:
@@ -60,11 +61,13 @@ FLAGS: dict[str, FlagSpec] = declare(
         "ann_index",
         False,
         Stage.BETA,
-        "Answer dense searches from an approximate (usearch HNSW) index once the corpus "
-        "has search.ann_min_vectors chunks. The index is a derived file, rebuilt in the "
-        "background when stale or damaged; exact search answers meanwhile.",
+        "Answer dense searches from an approximate (HNSW) index once the corpus has "
+        "search.ann_min_vectors chunks. On SQLite a usearch derived file, rebuilt in the "
+        "background when stale or damaged (exact search answers meanwhile); on PostgreSQL "
+        "pgvector's HNSW index.",
         module="usearch",
         extra="ann",
+        module_backends=("sqlite",),  # PostgreSQL's HNSW is pgvector's: no package
     ),
     FlagSpec(
         "collapse_documents",
@@ -90,8 +93,9 @@ def check_flag_name(name: str) -> FlagSpec:
         raise FlagError(unknown_flag_message(name)) from None
 
 
-def check_requirements(values: Mapping[str, bool]) -> None:
-    """Refuse a flag that is on while what it needs is not: better no start than half a feature."""
+def check_requirements(values: Mapping[str, bool], backend: str = "sqlite") -> None:
+    """Refuse a flag that is on while what it needs is not: better no start than half a feature.
+    `backend`: the store's ("sqlite" or "postgresql"); a flag may need a package on one only."""
     for name, enabled in values.items():
         spec = check_flag_name(name)
         if not enabled:
@@ -99,7 +103,8 @@ def check_requirements(values: Mapping[str, bool]) -> None:
         missing = [req for req in spec.requires if not values.get(req, FLAGS[req].default)]
         if missing:
             raise FlagError(f"feature flag {name!r} needs {', '.join(missing)} enabled")
-        if spec.module and importlib.util.find_spec(spec.module) is None:
+        needs_module = spec.module and backend in spec.module_backends
+        if needs_module and importlib.util.find_spec(spec.module or "") is None:
             raise FlagError(
                 f"feature flag {name!r} needs the {spec.module!r} package: "
                 f"pip install 'ragkeep[{spec.extra}]'"

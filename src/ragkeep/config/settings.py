@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDic
 
 from ragkeep.config.flags import FLAGS, FlagError, check_requirements, unknown_flag_message
 from ragkeep.models import SearchMode
+from ragkeep.store.url import store_backend
 
 ENV_PREFIX = "RAGKEEP_"
 # Environment variables that choose *where* settings live rather than being settings.
@@ -597,7 +598,7 @@ def load_settings(
         _deep_merge(merged, layer, label, sources)
     try:
         settings = Settings.model_validate(merged)
-        check_requirements(settings.flags)
+        check_requirements(settings.flags, store_backend(settings.store.url))
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
     except FlagError as exc:

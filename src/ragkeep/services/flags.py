@@ -26,6 +26,7 @@ from ragkeep.config.flags import (
 from ragkeep.config.settings import ConfigError, Settings
 from ragkeep.models import FlagSource, FlagState
 from ragkeep.store.base import Store, StoreError
+from ragkeep.store.url import store_backend
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,10 @@ class FlagService:
     def __init__(self, store: Store, settings: Settings) -> None:
         self._store = store
         self._forced = settings.flags
+        self._backend = store_backend(settings.store.url)
         self._persisted = store.persisted_flags()
         try:
-            self._states = _resolve(self._forced, self._persisted)
+            self._states = _resolve(self._forced, self._persisted, self._backend)
         except FlagError as exc:
             raise ConfigError(str(exc)) from None
         self._next_check = time.monotonic() + REFRESH_S
@@ -79,7 +81,7 @@ class FlagService:
             self._refresh(True)  # check against what other processes may have set meanwhile
             trial = {n: s.enabled for n, s in self._states.items()}
             trial[name] = FLAGS[name].default if enabled is None else enabled
-            check_requirements(trial)
+            check_requirements(trial, self._backend)
             self._store.set_flag(name, enabled)
             self._refresh(log_change)
         return self._states[name]
@@ -108,7 +110,7 @@ class FlagService:
             self.error = None  # e.g. the combination that could not apply was undone
             return
         try:
-            states = _resolve(self._forced, persisted)
+            states = _resolve(self._forced, persisted, self._backend)
         except FlagError as exc:
             self._fail(f"feature flags not applied, keeping the previous ones: {exc}")
             return
@@ -138,7 +140,9 @@ class FlagService:
                 log.exception("applying a feature-flag change failed")
 
 
-def _resolve(forced: Mapping[str, bool], persisted: Mapping[str, bool]) -> dict[str, FlagState]:
+def _resolve(
+    forced: Mapping[str, bool], persisted: Mapping[str, bool], backend: str
+) -> dict[str, FlagState]:
     """Every flag's state; raises FlagError when the combination's requirements are not met."""
     states: dict[str, FlagState] = {}
     for name, spec in FLAGS.items():
@@ -149,5 +153,5 @@ def _resolve(forced: Mapping[str, bool], persisted: Mapping[str, bool]) -> dict[
         else:
             enabled, source = spec.default, FlagSource.DEFAULT
         states[name] = FlagState(name, enabled, spec.default, spec.stage, source, spec.description)
-    check_requirements({n: s.enabled for n, s in states.items()})
+    check_requirements({n: s.enabled for n, s in states.items()}, backend)
     return states

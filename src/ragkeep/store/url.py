@@ -64,3 +64,10 @@ def without_password(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return parts._replace(netloc=netloc).geturl()
+
+
+def store_backend(url: str) -> str:
+    """ "sqlite" or "postgresql": which backend `url` names (an invalid URL: "sqlite", the
+    setting's own validation reports it)."""
+    scheme = url.partition("://")[0]
+    return "postgresql" if scheme in ("postgresql", "postgres") else "sqlite"
