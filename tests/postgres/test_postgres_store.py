@@ -201,3 +201,31 @@ def test_the_ann_index_flag_builds_pgvector_hnsw(postgres_db: str, tmp_path: Pat
         indexes = conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'vectors'")
         assert any("hnsw" in str(r[0]) for r in indexes)
     assert len(set(exact) & set(approximate)) >= 4
+
+
+def test_a_full_connection_pool_is_a_busy_error_at_its_deadline(postgres_db: str) -> None:
+    import threading
+    import time
+
+    from ragkeep.store import StoreBusyError
+
+    settings = StoreSettings(url=postgres_db, pool_size=1, connect_timeout_s=1)
+    store = open_store(settings, Path("/nonexistent"), model_id=MODEL, dimension=DIM)
+    errors: list[Exception] = []
+
+    def another_search() -> None:
+        try:
+            with store.snapshot() as snap:
+                _ = snap.generation  # a query: it needs a connection
+        except StoreBusyError as exc:
+            errors.append(exc)
+
+    with store.snapshot():  # holds the only connection
+        started = time.monotonic()
+        thread = threading.Thread(target=another_search)
+        thread.start()
+        thread.join(10)
+        waited = time.monotonic() - started
+    assert len(errors) == 1 and "store.pool_size" in str(errors[0])
+    assert 0.9 <= waited < 5
+    store.close()

@@ -108,6 +108,7 @@ class Connections:
         self, begin: str, writing: bool, write: tuple[int, str | None] | None
     ) -> Iterator[psycopg.Connection[Any]]:
         import psycopg
+        from psycopg_pool import PoolTimeout
 
         kept = (write[1] if write else None) or NOTHING_LOST
         outer: _Open | None = getattr(self._local, "open", None)
@@ -126,10 +127,10 @@ class Connections:
                     conn.execute("COMMIT")
                 finally:
                     self._local.open = outer
+        except PoolTimeout as exc:  # before psycopg.Error, which it is a kind of
+            raise pool_timeout(self.location, self._connect_timeout_s, kept) from exc
         except psycopg.Error as exc:
             raise translate(exc, self.location, kept) from exc
-        except TimeoutError as exc:  # psycopg_pool.PoolTimeout: every connection in use
-            raise translate_pool_timeout(self.location, self._connect_timeout_s) from exc
 
     def close(self) -> None:
         with self._pool_lock:
@@ -138,12 +139,12 @@ class Connections:
             pool.close()
 
 
-def translate_pool_timeout(location: str, wait_s: float) -> Exception:
+def pool_timeout(location: str, wait_s: float, kept: str) -> Exception:
     from ragkeep.store.base import StoreBusyError
 
     return StoreBusyError(
-        f"{location}: no database connection became free within {wait_s:g} s "
-        "(setting store.pool_size)"
+        f"{location}: no database connection within {wait_s:g} s (store.connect_timeout_s): "
+        f"the server does not answer, or all store.pool_size connections are busy; {kept}"
     )
 
 
