@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ragkeep.models import Check
 from ragkeep.store.checks_common import unreferenced_vectors
 from ragkeep.store.lexical_terms import terms as text_terms
+from ragkeep.store.postgres.store import term_positions
 
 if TYPE_CHECKING:
     import psycopg
@@ -81,9 +82,7 @@ def _rebuild_postings(c: psycopg.Connection[Any], chunk_id: int) -> None:
     if row is None:
         return
     stream = text_terms(str(row[0]))
-    where: dict[str, list[int]] = {}
-    for i, term in enumerate(stream):
-        where.setdefault(term, []).append(i)
+    where = term_positions(stream)
     c.execute("UPDATE chunks SET terms = %s WHERE id = %s", (len(stream), chunk_id))
     c.cursor().executemany(
         "INSERT INTO postings(term, chunk_id, tf, dl, positions) VALUES (%s, %s, %s, %s, %s)",

@@ -416,15 +416,22 @@ class PostgresStore:
             return self.bump(c)
 
     def insert_vectors(
-        self, c: psycopg.Connection[Any], model_id: str, vectors: Mapping[str, bytes]
+        self,
+        c: psycopg.Connection[Any],
+        model_id: str,
+        vectors: Mapping[str, bytes],
+        replace: bool = False,
     ) -> None:
+        """Store vectors by text hash under `model_id`; an existing one is kept, or with
+        `replace` overwritten (a re-embed staging its vectors again)."""
         import numpy as np
 
+        on_conflict = "DO UPDATE SET embedding = excluded.embedding" if replace else "DO NOTHING"
         rows = [(model_id, h, np.frombuffer(v, dtype=np.float32)) for h, v in vectors.items()]
         for start in range(0, len(rows), WRITE_SLICE):
             c.cursor().executemany(
                 "INSERT INTO vectors(model_id, text_hash, embedding) VALUES (%s, %s, %b) "
-                "ON CONFLICT (model_id, text_hash) DO NOTHING",
+                f"ON CONFLICT (model_id, text_hash) {on_conflict}",
                 rows[start : start + WRITE_SLICE],
             )
 
@@ -529,17 +536,8 @@ class PostgresStore:
             ]
 
     def stage_vectors(self, tag: str, vectors: dict[str, bytes]) -> None:
-        import numpy as np
-
         with self.write() as c:
-            rows = [(tag, h, np.frombuffer(v, dtype=np.float32)) for h, v in vectors.items()]
-            for start in range(0, len(rows), WRITE_SLICE):
-                c.cursor().executemany(
-                    "INSERT INTO vectors(model_id, text_hash, embedding) VALUES (%s, %s, %b) "
-                    "ON CONFLICT (model_id, text_hash) "
-                    "DO UPDATE SET embedding = excluded.embedding",
-                    rows[start : start + WRITE_SLICE],
-                )
+            self.insert_vectors(c, tag, vectors, replace=True)
 
     def drop_vectors(self, tag: str) -> None:
         with self.write() as c:
@@ -689,7 +687,7 @@ def _insert_chunks(
             for chunk_id, stream, length in zip(
                 ids, streams[start : start + WRITE_SLICE], lengths, strict=True
             ):
-                for term, positions in _positions(stream).items():
+                for term, positions in term_positions(stream).items():
                     copy.write_row((term, chunk_id, len(positions), length, positions))
         c.execute(
             "UPDATE lexical_totals SET chunks = chunks + %s, terms = terms + %s",
@@ -697,7 +695,8 @@ def _insert_chunks(
         )
 
 
-def _positions(stream: Sequence[str]) -> dict[str, list[int]]:
+def term_positions(stream: Sequence[str]) -> dict[str, list[int]]:
+    """Where in the chunk's term stream each term stands."""
     where: dict[str, list[int]] = {}
     for i, term in enumerate(stream):
         where.setdefault(term, []).append(i)
