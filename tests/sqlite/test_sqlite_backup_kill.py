@@ -19,13 +19,14 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from ragkeep import Keep
 from ragkeep.ingest.pipeline import TextDocument
-from ragkeep.store.backups import read_backup
+from ragkeep.store.backups import INDEX_FILE, read_backup
 from ragkeep.store.base import BackupError
 
 from conftest import CliResult, run_cli, scifact_docs
@@ -71,48 +72,76 @@ def _parallel(data: Path, *commands: Sequence[str]) -> list[CliResult]:
         return list(pool.map(lambda args: _cli(data, *args), commands))
 
 
-def _measure(data: Path, *args: str) -> tuple[float, float]:
-    """Run `ragkeep ARGS` to the end: when it began writing (its first folder in the
-    backups dir) and how long it took, in seconds from its start."""
-    shelf = data / "backups"
-    before = set(shelf.iterdir())
+@dataclass(frozen=True)
+class Timing:
+    """One uninterrupted run, in seconds from its start: when its first folder appeared in
+    the backups dir, when that folder held a complete copy, and when the run ended."""
+
+    began: float
+    copied: float
+    full: float
+
+    @property
+    def copying(self) -> float:
+        return max(self.copied - self.began, 0.01)
+
+
+def _start(data: Path, *args: str, stderr: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGKEEP_")}
-    started = time.monotonic()
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "ragkeep", "--data-dir", str(data), "-q", *args],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         env={**env, **ENV},
     )
-    began = None
+
+
+def _new_folder(shelf: Path, before: set[Path]) -> Path | None:
+    return next(iter(set(shelf.iterdir()) - before), None)
+
+
+def _measure(data: Path, *args: str) -> Timing:
+    """Run `ragkeep ARGS` to the end and time it (see Timing)."""
+    shelf = data / "backups"
+    before = set(shelf.iterdir())
+    started = time.monotonic()
+    proc = _start(data, *args, stderr=subprocess.PIPE)
+    began = copied = None
     while proc.poll() is None:
-        if began is None and set(shelf.iterdir()) - before:
+        folder = _new_folder(shelf, before)
+        if folder is not None and began is None:
             began = time.monotonic() - started
+        if folder is not None and copied is None and (folder / INDEX_FILE).exists():
+            copied = time.monotonic() - started
         time.sleep(0.002)
     full = time.monotonic() - started
     _, err = proc.communicate()
     assert proc.returncode == 0 and began is not None, f"ragkeep {args}: {err.decode()}"
-    return began, full
+    return Timing(began, full if copied is None else copied, full)
 
 
-def _kill_after(data: Path, delay: float, *args: str) -> int:
-    """Start `ragkeep ARGS`, SIGKILL it after `delay`; its exit code (-9: it was running)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGKEEP_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ragkeep", "--data-dir", str(data), "-q", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**env, **ENV},
-    )
+def _kill_after(data: Path, delay: float, *args: str, anchored: bool = False) -> int:
+    """Start `ragkeep ARGS`, SIGKILL it `delay` seconds after its start or, `anchored`,
+    after its first folder appears in the backups dir: a start-up a little slower or
+    faster than the measured one then cannot move the kill out of the copy. Its exit
+    code (-9: it was running)."""
+    shelf = data / "backups"
+    before = set(shelf.iterdir())
+    proc = _start(data, *args)
+    while anchored and proc.poll() is None and _new_folder(shelf, before) is None:
+        time.sleep(0.002)
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     return proc.wait()
 
 
-def _kill_points(rng: random.Random, kills: int, began: float, full: float) -> list[float]:
-    """Delays spread over the measured run from just before it began writing to its end:
-    a kill while Python still imports ragkeep tests nothing."""
-    return [rng.uniform(max(0.0, began - 0.05), full) for _ in range(kills)]
+def _kill_points(rng: random.Random, kills: int, run: Timing) -> list[tuple[float, bool]]:
+    """Half the kills spread over the measured run from just before it began writing to
+    its end (a kill while Python still imports ragkeep tests nothing), half anchored to the
+    folder's appearance and spread over the copy: the copy is a small part of the run."""
+    spread = [(rng.uniform(max(0.0, run.began - 0.05), run.full), False) for _ in range(kills)]
+    aimed = [(rng.uniform(0.0, run.copying), True) for _ in range(kills)]
+    return [point for pair in zip(spread, aimed, strict=True) for point in pair][:kills]
 
 
 def _complete(folder: Path) -> bool:
@@ -149,15 +178,15 @@ def test_kill_during_backup(tmp_path: Path, built: Path, kills: int) -> None:
     data, shelf = tmp_path / "data", tmp_path / "data" / "backups"
     shutil.copytree(built, data)
     shelf.mkdir()
-    began, full = _measure(data, "backup")
+    run = _measure(data, "backup")
     rng = random.Random(14)
     outcome: Counter[str] = Counter()
     refused: set[str] = set()
 
-    def kill_and_check(delay: float) -> set[str]:
+    def kill_and_check(delay: float, anchored: bool) -> set[str]:
         """One killed backup and the checks after it; the incomplete folders it left."""
         before = {p.name for p in shelf.iterdir()}
-        code = _kill_after(data, delay, "backup")
+        code = _kill_after(data, delay, "backup", anchored=anchored)
         assert code in (0, -signal.SIGKILL), f"backup exited {code} before the kill"
         new = {p.name for p in shelf.iterdir() if p.is_dir()} - before
         incomplete = {p.name for p in shelf.iterdir() if p.is_dir() and not _complete(p)}
@@ -180,14 +209,14 @@ def test_kill_during_backup(tmp_path: Path, built: Path, kills: int) -> None:
             refused.add(name)
         return incomplete
 
-    for delay in _kill_points(rng, kills, began, full):
-        left = kill_and_check(delay)
-    print(f"\n{kills} kills of backup (run {full:.2f} s, copying from {began:.2f} s): {outcome}")
+    for delay, anchored in _kill_points(rng, kills, run):
+        left = kill_and_check(delay, anchored)
+    print(f"\n{kills} kills of backup ({run}): {outcome}")
     assert outcome["killed mid-backup"] >= 1, outcome  # the kills did interrupt backups
     for _ in range(5):  # so that prune has something to remove, kill one mid-copy
         if left:
             break
-        left = kill_and_check(rng.uniform(began, began + 0.15))
+        left = kill_and_check(rng.uniform(0.0, run.copying / 2), anchored=True)
     assert left, "no kill left an incomplete backup for prune to remove"
     pruned = _cli(data, "backup", "prune", "--json")
     assert pruned.code == 0, pruned.stderr
@@ -227,18 +256,18 @@ def test_kill_during_restore(tmp_path: Path, built: Path, kills: int) -> None:
             assert sorted(d.path for d in keep.documents()) == state_c
 
     to_c()
-    began, full = _measure(data, "restore", backup_a)
+    run = _measure(data, "restore", backup_a)
     to_c()
     rng = random.Random(41)
     outcome: Counter[str] = Counter()
-    for n, delay in enumerate(_kill_points(rng, kills, began, full)):
+    for n, (delay, anchored) in enumerate(_kill_points(rng, kills, run)):
         before = {p.name for p in shelf.iterdir()}
-        code = _kill_after(data, delay, "restore", backup_a)
+        code = _kill_after(data, delay, "restore", backup_a, anchored=anchored)
         assert code in (0, -signal.SIGKILL), f"restore exited {code} before the kill"
         when = f"kill {n} at {delay:.2f} s"
         work = data / "restore.tmp"
         left_work = work.exists()
-        began = left_work or bool({p.name for p in shelf.iterdir()} - before)
+        backed_up = left_work or bool({p.name for p in shelf.iterdir()} - before)
         doctor, listed = _parallel(data, ("doctor", "--json"), ("list", "--json"))
         _doctor_ok(doctor, when)
         live = _paths(listed)
@@ -251,7 +280,7 @@ def test_kill_during_restore(tmp_path: Path, built: Path, kills: int) -> None:
             outcome["killed after the swap"] += 1
         elif left_work:
             outcome["killed while preparing or writing the copy"] += 1
-        elif began:
+        elif backed_up:
             outcome["killed while backing up the index it replaces"] += 1
         else:
             outcome["killed before the restore began"] += 1
@@ -261,7 +290,7 @@ def test_kill_during_restore(tmp_path: Path, built: Path, kills: int) -> None:
         if live == state_a:
             to_c()
 
-    print(f"\n{kills} kills of restore (run {full:.2f} s, writing from {began:.2f} s): {outcome}")
+    print(f"\n{kills} kills of restore ({run}): {outcome}")
     mid = outcome["killed while preparing or writing the copy"]
     mid += outcome["killed while backing up the index it replaces"]
     assert mid >= 1, outcome  # the kills did interrupt restores before they were done
