@@ -111,8 +111,13 @@ themselves.
 `store.url` can put the index itself elsewhere: `sqlite:///NAME.db` is a file in the data
 directory, `sqlite:////ABSOLUTE/PATH.db` (four slashes) a file anywhere. The writer lock
 (`writer.lock`) and the derived files (`derived/`) always sit beside the database file; the
-config file stays in the data directory. Another scheme is refused at start-up with the
-forms that are valid.
+config file stays in the data directory. `postgresql://USER@HOST:PORT/DATABASE` is a
+PostgreSQL database with pgvector ([scale-out.md](scale-out.md)). Another scheme is refused
+at start-up with the forms that are valid.
+
+The `store` settings whose description starts with "SQLite:" or "PostgreSQL:" are read by
+that store only. Set for the other one (in the file, the environment or `--set`), they are
+refused at start-up with the key and where it was set, rather than silently doing nothing.
 
 ### Writing values
 

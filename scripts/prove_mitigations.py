@@ -823,6 +823,14 @@ MUTATIONS = [
         "    if False:",
         PG + "test_migrate_copies_both_ways_and_verifies",
     ),
+    Mutation(
+        "settings: a store setting of the other backend is refused, not ignored",
+        "config/settings.py",
+        "        _check_backend_keys(settings, sources, cfg)\n",
+        "",
+        "tests/test_config.py::test_a_setting_of_the_other_backend_is_refused_naming_where_it_was_set"
+        " tests/test_config.py::test_cli_a_setting_of_the_other_backend_exits_2_in_one_line",
+    ),
 ]
 
 

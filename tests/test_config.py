@@ -403,3 +403,39 @@ def test_an_unusable_store_url_is_refused_in_one_line(tmp_path: Path, url: str) 
     result = run_cli("--set", f"store.url={url}", "status", data_dir=tmp_path / "data")
     assert result.code == 2 and "Traceback" not in result.stderr
     assert "sqlite:///" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+PG_URL = "postgresql://ragkeep@127.0.0.1:1/none"  # never connected to: refused before
+
+
+def test_a_setting_of_the_other_backend_is_refused_naming_where_it_was_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = toml(tmp_path, '[store]\nsynchronous = "FULL"\nmax_size_mb = 100\n')
+    message = config_error(tmp_path, overrides={"store.url": PG_URL})
+    assert "store.synchronous" in message or "store.max_size_mb" in message
+    assert f"in {cfg}" in message and "PostgreSQL index" in message and "remove it" in message
+    cfg.unlink()
+    monkeypatch.setenv("RAGKEEP_STORE__POOL_SIZE", "4")
+    message = config_error(tmp_path)
+    assert "store.pool_size (set by RAGKEEP_STORE__POOL_SIZE)" in message
+    assert "PostgreSQL setting" in message and "SQLite index" in message
+    monkeypatch.delenv("RAGKEEP_STORE__POOL_SIZE")
+    message = config_error(tmp_path, overrides={"store.hnsw_ef_search": 40})
+    assert "store.hnsw_ef_search (set by an override (--set))" in message
+
+
+def test_each_backend_takes_its_own_settings_and_the_defaults_of_both(tmp_path: Path) -> None:
+    pg = load_settings(tmp_path, overrides={"store.url": PG_URL, "store.pool_size": 2})
+    assert pg.settings.store.pool_size == 2 and pg.settings.store.synchronous == "NORMAL"
+    lite = load_settings(tmp_path, overrides={"store.synchronous": "FULL"})
+    assert lite.settings.store.synchronous == "FULL" and lite.settings.store.pool_size == 8
+
+
+def test_cli_a_setting_of_the_other_backend_exits_2_in_one_line(tmp_path: Path) -> None:
+    env = {"RAGKEEP_STORE__BUSY_TIMEOUT_MS": "5"}
+    result = run_cli("config", "show", data_dir=tmp_path, env=env)
+    assert result.code == 0, result.stderr  # SQLite's own, on SQLite: accepted
+    result = run_cli("--set", f"store.url={PG_URL}", "status", data_dir=tmp_path, env=env)
+    assert result.code == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "store.busy_timeout_ms (set by RAGKEEP_STORE__BUSY_TIMEOUT_MS)" in result.stderr

@@ -23,6 +23,16 @@ ENV_PREFIX = "RAGKEEP_"
 # Environment variables that choose *where* settings live rather than being settings.
 LOCATION_ENV = {"RAGKEEP_HOME", "RAGKEEP_CONFIG"}
 CONFIG_FILE_NAME = "config.toml"
+# Settings only one store backend reads (docs/scale-out.md); set for the other, they are refused.
+BACKEND_KEYS = {
+    "store.pool_size": "postgresql",
+    "store.connect_timeout_s": "postgresql",
+    "store.hnsw_ef_search": "postgresql",
+    "store.busy_timeout_ms": "sqlite",
+    "store.max_size_mb": "sqlite",
+    "store.synchronous": "sqlite",
+}
+BACKEND_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
 class _Section(BaseModel):
@@ -275,7 +285,9 @@ class StoreSettings(_Section):
         "candidates an approximate search looks at (higher: better recall, slower).",
     )
     busy_timeout_ms: int = Field(
-        2000, ge=0, description="How long SQLite itself waits for another writer per attempt."
+        2000,
+        ge=0,
+        description="SQLite: how long SQLite itself waits for another writer per attempt.",
     )
     lock_timeout_s: float = Field(
         120.0,
@@ -292,7 +304,7 @@ class StoreSettings(_Section):
     max_size_mb: float = Field(
         0.0,
         ge=0.0,
-        description="Largest the database file may grow (0: no limit). Past it writes fail "
+        description="SQLite: largest the database file may grow (0: no limit). Past it writes fail "
         "like on a full disk: the file being indexed keeps its previous version.",
     )
     # 64 MB holds ~41,000 MiniLM vectors (hours of embedding on a laptop CPU) while adding
@@ -307,7 +319,7 @@ class StoreSettings(_Section):
     )
     synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL",
-        description="SQLite durability: NORMAL may lose the last commits on power loss, "
+        description="SQLite: durability. NORMAL may lose the last commits on power loss, "
         "never corrupts; FULL also survives power loss, slower.",
     )
 
@@ -599,11 +611,31 @@ def load_settings(
     try:
         settings = Settings.model_validate(merged)
         check_requirements(settings.flags, store_backend(settings.store.url))
+        _check_backend_keys(settings, sources, cfg)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
     except FlagError as exc:
         raise ConfigError(str(exc)) from None
     return LoadedSettings(settings=settings, data_dir=home, config_file=cfg, sources=sources)
+
+
+def _check_backend_keys(settings: Settings, sources: dict[str, str], cfg: Path | None) -> None:
+    """A key only the other backend reads would silently do nothing: the user who set
+    store.synchronous = "FULL" and then moved to PostgreSQL believes in a durability that
+    PostgreSQL's own settings decide."""
+    backend = store_backend(settings.store.url)
+    for key, only in BACKEND_KEYS.items():
+        if only == backend or key not in sources:
+            continue
+        where = {
+            "file": f"in {cfg}",
+            "env": f"by {ENV_PREFIX}{key.replace('.', '__').upper()}",
+            "cli": "by an override (--set)",
+        }[sources[key]]
+        raise ConfigError(
+            f"{key} (set {where}) is a {BACKEND_NAMES[only]} setting, but store.url makes "
+            f"this a {BACKEND_NAMES[backend]} index, where it would do nothing: remove it"
+        )
 
 
 def _resolve_config_file(home: Path, config_file: Path | str | None) -> Path | None:
