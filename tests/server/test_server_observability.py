@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -73,9 +74,12 @@ def degraded_server(tmp_path: Path) -> RunningServer:
         data, settings, wait_ready=False, env_extra=damaged_model_env(tmp_path)
     ) as srv:
         with httpx.Client(base_url=srv.url, timeout=30) as client:
-            for _ in range(200):  # the model load fails in the background
-                if client.get("/readyz").json()["status"] != "not ready":
-                    break
+            # The model load fails in the background; searches before that would wait for it.
+            deadline = time.monotonic() + 60
+            while (status := client.get("/readyz").json()["status"]) == "not ready":
+                assert time.monotonic() < deadline, "the failed model load was never reported"
+                time.sleep(0.05)
+        assert status == "degraded", status
         yield srv
 
 
