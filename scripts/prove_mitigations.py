@@ -38,6 +38,7 @@ MET = "tests/test_metrics.py::"
 F = "tests/test_flags_runtime.py::"
 FH = "tests/test_first_hour_output.py::"
 FS = "tests/test_first_hour_search.py::"
+CFG = "tests/test_config.py::"
 MIG = "tests/sqlite/test_sqlite_migration_rollback.py::"
 REC = "tests/test_recovery.py::"
 BAK = "tests/sqlite/test_sqlite_backup.py::"
@@ -828,8 +829,10 @@ MUTATIONS = [
         "config/settings.py",
         "        _check_backend_keys(settings, sources, cfg)\n",
         "",
-        "tests/test_config.py::test_a_setting_of_the_other_backend_is_refused_naming_where_it_was_set"
-        " tests/test_config.py::test_cli_a_setting_of_the_other_backend_exits_2_in_one_line",
+        CFG
+        + "test_a_setting_of_the_other_backend_is_refused_naming_where_it_was_set "
+        + CFG
+        + "test_cli_a_setting_of_the_other_backend_exits_2_in_one_line",
     ),
 ]
 
