@@ -16,7 +16,7 @@ from ragkeep.ingest.pipeline import TextDocument
 from ragkeep.services import recovery
 from ragkeep.store.base import BackupError
 
-from conftest import run_cli, scifact_docs, write
+from conftest import BackendStores, run_cli, scifact_docs, use_store, write
 from pipeline_fakes import FakeEmbedder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,8 +35,12 @@ def notes(tmp_path: Path) -> Path:
     return docs
 
 
-def test_backup_remove_rollback_and_undo_from_the_cli(tmp_path: Path, notes: Path) -> None:
-    data = tmp_path / "data"
+def test_backup_remove_rollback_and_undo_from_the_cli(
+    tmp_path: Path, notes: Path, backend_stores: BackendStores
+) -> None:
+    """On both backends: on PostgreSQL too, a backup is an SQLite file and restore writes it
+    back into the database (docs/scale-out.md)."""
+    data = use_store(tmp_path / "data", backend_stores.new_url())
     assert run_cli("add", str(notes), "-q", data_dir=data).code == 0
     everything = _paths(data)
     made = run_cli("backup", "--json", data_dir=data)
@@ -58,6 +62,12 @@ def test_backup_remove_rollback_and_undo_from_the_cli(tmp_path: Path, notes: Pat
     assert run_cli("restore", replaced, data_dir=data).code == 0
     assert _paths(data) == []
     assert run_cli("doctor", data_dir=data).code == 0
+    # The manual backup is an index of its own: a plain SQLite file, whatever the backend.
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    shutil.copyfile(data / "backups" / made.json()["id"] / "index.db", plain / "ragkeep.db")
+    assert _paths(plain) == everything
+    assert run_cli("doctor", data_dir=plain).code == 0
 
 
 def test_sync_snapshot_and_pruning(tmp_path: Path, notes: Path) -> None:
