@@ -825,6 +825,14 @@ MUTATIONS = [
         PG + "test_migrate_copies_both_ways_and_verifies",
     ),
     Mutation(
+        "health: the page and `ragkeep health` round a figure alike (ties up)",
+        "observability/health.py",
+        'return f"{math.floor(value * 1000 + 0.5)} ms" if value < 1',
+        'return f"{value * 1000:.0f} ms" if value < 1',
+        "tests/server/test_server_health_page.py::"
+        "test_the_page_formats_every_figure_as_ragkeep_health_does",
+    ),
+    Mutation(
         "settings: a store setting of the other backend is refused, not ignored",
         "config/settings.py",
         "        _check_backend_keys(settings, sources, cfg)\n",

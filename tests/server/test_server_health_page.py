@@ -16,7 +16,7 @@ import pytest
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from ragkeep import Keep
-from ragkeep.models.health import HealthReport, Level, Metric
+from ragkeep.models.health import HealthReport, HealthRow, Level, Metric, Thresholds
 from ragkeep.observability.health import format_value
 
 import test_server_page as page
@@ -157,6 +157,36 @@ def test_a_sampling_interval_without_searches_is_a_gap_not_a_zero(
     assert all(f",{bottom}" not in d for d in drawn["lines"]), drawn
     assert float(drawn["alert"]) < float(bottom)
     assert "latest 400 ms" in drawn["caption"] and "alert above 1 s" in drawn["caption"]
+
+
+# Ties and the edges of each format: Python's own rounding sends a tie to even, the page's
+# JavaScript rounds it up, and the API's figures are rounded, so ties are common.
+AMOUNTS = [
+    *((v, "seconds") for v in (0.0085, 0.0125, 0.0005, 0.0015, 0.2345, 0.9995, 0.9996, 0.0)),
+    *((v, "seconds") for v in (1.0, 1.125, 1.5, 9.995, 12.34, 123.4, 1234.0)),
+    *((v, "ratio") for v in (0.1225, 0.00125, 0.00025, 0.0045, 0.05, 0.12, 0.99995, 1.0, 0.0)),
+]
+
+
+def test_the_page_formats_every_figure_as_ragkeep_health_does(
+    browser: WebDriver, server: RunningServer
+) -> None:
+    open_page(browser, server)
+    script = """
+        const [amounts, done] = [arguments[0], arguments[arguments.length - 1]];
+        import('/static/health.js').then(({ formatAmount }) => {
+          done(amounts.map(([value, unit]) => formatAmount(value, unit)));
+        });
+    """
+    on_page: list[str] = browser.execute_async_script(script, AMOUNTS)
+    rows = [_row(value, unit) for value, unit in AMOUNTS]
+    assert on_page == [format_value(row) for row in rows]
+    assert on_page[0] == "9 ms"  # a tie, rounded up on both sides
+
+
+def _row(value: float, unit: str) -> HealthRow:
+    limits = Thresholds(target=0.5, alert=1.0, critical=2.0, higher_is_worse=True)
+    return HealthRow(Metric.QUERY_P95, value, unit, limits, Level.OK, samples=9, detail="")
 
 
 def _point(t: int, p95: float | None) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal
 
 from ragkeep.config.settings import HealthSettings
 from ragkeep.models.health import (
@@ -136,9 +138,21 @@ def format_value(row: HealthRow) -> str:
 
 
 def _amount(value: float, unit: str) -> str:
+    """Rounded half up, as the web page's Math.round, toFixed and toPrecision do: Python's
+    own formatting rounds a tie to even (8.5 ms -> "8 ms" where the page shows "9 ms"), and
+    the API's figures are rounded, so ties are common."""
     if unit == "seconds":
-        return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.3g} s"
-    return f"{value * 100:.1f}%".replace(".0%", "%")
+        return f"{math.floor(value * 1000 + 0.5)} ms" if value < 1 else f"{_significant(value)} s"
+    return f"{_half_up(Decimal(value * 100), 1)}%".replace(".0%", "%")
+
+
+def _half_up(exact: Decimal, places: int) -> Decimal:
+    return exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def _significant(value: float, digits: int = 3) -> str:
+    exact = Decimal(value)
+    return f"{float(_half_up(exact, digits - 1 - exact.adjusted())):.15g}"
 
 
 def threshold_text(row: HealthRow) -> str:
