@@ -63,9 +63,9 @@ def test_backup_remove_rollback_and_undo_from_the_cli(
     assert _paths(data) == []
     assert run_cli("doctor", data_dir=data).code == 0
     # The manual backup is an index of its own: a plain SQLite file, whatever the backend.
-    plain = tmp_path / "plain"
-    plain.mkdir()
-    shutil.copyfile(data / "backups" / made.json()["id"] / "index.db", plain / "ragkeep.db")
+    copy = tmp_path / "backup-copy.db"
+    shutil.copyfile(data / "backups" / made.json()["id"] / "index.db", copy)
+    plain = use_store(tmp_path / "plain", f"sqlite:///{copy}")
     assert _paths(plain) == everything
     assert run_cli("doctor", data_dir=plain).code == 0
 
