@@ -30,6 +30,7 @@ from ragkeep.config.settings import (
     CONFIG_FILE_NAME,
     ENV_PREFIX,
     Settings,
+    env_var,
     format_validation_error,
 )
 
@@ -306,10 +307,6 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def _env_name(*parts: str) -> str:
-    return ENV_PREFIX + "__".join(p.upper() for p in parts)
-
-
 # -- sections ---------------------------------------------------------------------------------
 
 
@@ -328,7 +325,7 @@ def _section(name: str, model: type[BaseModel]) -> str:
                     f"`{name}.{key}`",
                     _cell(_describe_type(field)),
                     _default_cell(getattr(defaults, key)),
-                    f"`{_env_name(name, key)}`",
+                    f"`{env_var(f'{name}.{key}')}`",
                     _cell(field.description or ""),
                 ]
             )
@@ -351,7 +348,7 @@ def _flags_section() -> str:
         requires = ", ".join(f"`{r}`" for r in spec.requires) or "—"
         rows.append(
             f"| `{name}` | {'on' if spec.default else 'off'} | {spec.stage.value} | {requires} "
-            f"| {_cell(spec.description)} | `{_env_name('flags', name)}` |"
+            f"| {_cell(spec.description)} | `{env_var(f'flags.{name}')}` |"
         )
     return FLAGS_INTRO.format(stages=stages) + "\n" + "\n".join(rows) + "\n"
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from ragkeep import Keep
 from ragkeep.config import FLAGS, ConfigError, Settings, load_settings
-from ragkeep.config.settings import iter_settings
+from ragkeep.config.settings import BACKEND_KEYS, BACKEND_NAMES, StoreSettings, iter_settings
 
 from conftest import ROOT, run_cli, write
 
@@ -413,8 +413,8 @@ def test_a_setting_of_the_other_backend_is_refused_naming_where_it_was_set(
 ) -> None:
     cfg = toml(tmp_path, '[store]\nsynchronous = "FULL"\nmax_size_mb = 100\n')
     message = config_error(tmp_path, overrides={"store.url": PG_URL})
-    assert "store.synchronous" in message or "store.max_size_mb" in message
-    assert f"in {cfg}" in message and "PostgreSQL index" in message and "remove it" in message
+    assert f"store.max_size_mb (set in {cfg}) is a SQLite setting" in message  # the first
+    assert "PostgreSQL index" in message and "remove it" in message
     cfg.unlink()
     monkeypatch.setenv("RAGKEEP_STORE__POOL_SIZE", "4")
     message = config_error(tmp_path)
@@ -439,3 +439,16 @@ def test_cli_a_setting_of_the_other_backend_exits_2_in_one_line(tmp_path: Path) 
     result = run_cli("--set", f"store.url={PG_URL}", "status", data_dir=tmp_path, env=env)
     assert result.code == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "store.busy_timeout_ms (set by RAGKEEP_STORE__BUSY_TIMEOUT_MS)" in result.stderr
+
+
+def test_the_descriptions_name_the_backend_of_every_backend_only_key() -> None:
+    """The docs say a key is refused on the other backend when its description starts with
+    "SQLite:" or "PostgreSQL:": that prefix and BACKEND_KEYS must agree."""
+    for name, field in StoreSettings.model_fields.items():
+        only = BACKEND_KEYS.get(f"store.{name}")
+        labelled = [
+            b
+            for b, label in BACKEND_NAMES.items()
+            if (field.description or "").startswith(f"{label}:")
+        ]
+        assert labelled == ([only] if only else []), name

@@ -139,9 +139,12 @@ def _kill_points(rng: random.Random, kills: int, run: Timing) -> list[tuple[floa
     """Half the kills spread over the measured run from just before it began writing to
     its end (a kill while Python still imports ragkeep tests nothing), half anchored to the
     folder's appearance and spread over the copy: the copy is a small part of the run."""
-    spread = [(rng.uniform(max(0.0, run.began - 0.05), run.full), False) for _ in range(kills)]
-    aimed = [(rng.uniform(0.0, run.copying), True) for _ in range(kills)]
-    return [point for pair in zip(spread, aimed, strict=True) for point in pair][:kills]
+    return [
+        (rng.uniform(0.0, run.copying), True)
+        if n % 2
+        else (rng.uniform(max(0.0, run.began - 0.05), run.full), False)
+        for n in range(kills)
+    ]
 
 
 def _complete(folder: Path) -> bool:
@@ -264,7 +267,7 @@ def test_kill_during_restore(tmp_path: Path, built: Path, kills: int) -> None:
         before = {p.name for p in shelf.iterdir()}
         code = _kill_after(data, delay, "restore", backup_a, anchored=anchored)
         assert code in (0, -signal.SIGKILL), f"restore exited {code} before the kill"
-        when = f"kill {n} at {delay:.2f} s"
+        when = f"kill {n} at {delay:.2f} s" + (" after the folder appeared" if anchored else "")
         work = data / "restore.tmp"
         left_work = work.exists()
         backed_up = left_work or bool({p.name for p in shelf.iterdir()} - before)

@@ -619,6 +619,12 @@ def load_settings(
     return LoadedSettings(settings=settings, data_dir=home, config_file=cfg, sources=sources)
 
 
+def env_var(key: str) -> str:
+    """The environment variable that sets a dotted key: store.pool_size ->
+    RAGKEEP_STORE__POOL_SIZE."""
+    return ENV_PREFIX + key.replace(".", "__").upper()
+
+
 def _check_backend_keys(settings: Settings, sources: dict[str, str], cfg: Path | None) -> None:
     """A key only the other backend reads would silently do nothing: the user who set
     store.synchronous = "FULL" and then moved to PostgreSQL believes in a durability that
@@ -629,7 +635,7 @@ def _check_backend_keys(settings: Settings, sources: dict[str, str], cfg: Path |
             continue
         where = {
             "file": f"in {cfg}",
-            "env": f"by {ENV_PREFIX}{key.replace('.', '__').upper()}",
+            "env": f"by {env_var(key)}",
             "cli": "by an override (--set)",
         }[sources[key]]
         raise ConfigError(
